@@ -1,0 +1,103 @@
+// createApp: the HTTP surface in lifecycle order (parsers -> cors -> auth -> routes), one error path.
+// Fastify's lifecycle: https://fastify.dev/docs/latest/Reference/Lifecycle/
+import Fastify, { LogController } from 'fastify';
+import type { FastifyBaseLogger, FastifyServerOptions } from 'fastify';
+import cors from '@fastify/cors';
+import type { Config } from './config.ts';
+import { errors, ProxyError } from './errors.ts';
+import { createAuthHook } from './http/auth.ts';
+import './http/request-info.ts';
+import type { UpstreamClient } from './upstream/openrouter-client.ts';
+import { llmEndpoints } from './routes/llm-endpoints.ts';
+import type { CallRecorder } from './routes/llm-endpoints.ts';
+import { rootRoute } from './routes/root.ts';
+import { healthRoute } from './routes/health.ts';
+import { modelsRoute } from './routes/models.ts';
+
+export interface AppDeps {
+  config: Config;
+  upstream: UpstreamClient;
+  recorder: CallRecorder;
+  /** Trace delivery state for /health. */
+  deliveryState: () => unknown;
+  /** Extra routes (the trace viewer and its API), registered behind auth at the root only. */
+  extraRoutes?: (app: ReturnType<typeof Fastify>) => Promise<void>;
+  logger?: FastifyServerOptions['logger'] | FastifyBaseLogger;
+  version?: string;
+  now?: () => number;
+}
+
+export const routePrefixes = ['', '/v1', '/api/v1'];
+const publicPaths = new Set(['/', ...routePrefixes.filter(Boolean).flatMap((prefix) => [prefix, `${prefix}/`])]);
+
+export async function createApp(deps: AppDeps) {
+  const { config } = deps;
+  const now = deps.now ?? (() => performance.timeOrigin + performance.now());
+  const isLogger = typeof deps.logger === 'object' && deps.logger !== null && 'child' in deps.logger;
+  const app = Fastify({
+    ...(isLogger ? { loggerInstance: deps.logger as FastifyBaseLogger } : { logger: (deps.logger as FastifyServerOptions['logger']) ?? false }),
+    bodyLimit: config.bodyLimitBytes,
+    // One log line per request, written by our onResponse hook below (with model, session, trace id).
+    logController: new LogController({ disableRequestLogging: true }),
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+
+  // Bodies stay raw bytes: the LLM routes forward them untouched and parse them once themselves.
+  // Any content type is accepted, because curl -d without a header sends form-encoded JSON.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  await app.register(cors, {
+    origin: config.corsOrigins === '*' ? '*' : config.corsOrigins,
+    exposedHeaders: ['x-trace-id', 'x-generation-id', 'retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset'],
+    maxAge: 600,
+  });
+
+  app.addHook('onRequest', createAuthHook({
+    apiKeys: config.apiKeys,
+    isPublic: (path) => publicPaths.has(path) || path === '/ui' || path.startsWith('/ui/'),
+    failures: config.authFailures,
+  }));
+
+  app.addHook('onResponse', async (request, reply) => {
+    const info = request.callInfo;
+    request.log.info({
+      method: request.method,
+      path: request.url.split('?', 1)[0],
+      status: reply.statusCode,
+      ms: Math.round(reply.elapsedTime * 10) / 10,
+      ...(info && { model: info.model, stream: info.stream, session: info.sessionId, traceId: info.traceId, outcome: info.outcome }),
+    }, 'request');
+  });
+
+  app.setErrorHandler(async (error, request, reply) => {
+    let failure: ProxyError;
+    if (error instanceof ProxyError) failure = error;
+    else if ((error as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE') failure = errors.bodyTooLarge(config.bodyLimitBytes);
+    else if ((error as { statusCode?: number }).statusCode !== undefined && (error as { statusCode: number }).statusCode < 500) {
+      failure = new ProxyError((error as { statusCode: number }).statusCode, 'invalid_request', (error as Error).message);
+    } else {
+      request.log.error({ err: error }, 'unexpected error');
+      failure = errors.internal();
+    }
+    return reply.code(failure.status).headers(failure.headers).send(failure.toJSON());
+  });
+  app.setNotFoundHandler(async (request) => {
+    throw errors.notFound(request.method, request.url.split('?', 1)[0] ?? '/');
+  });
+
+  const version = deps.version ?? '0.0.0';
+  const startedAt = Date.now();
+  for (const prefix of routePrefixes) {
+    await app.register(async (scope) => {
+      await scope.register(rootRoute(config, version));
+      await scope.register(healthRoute(config, startedAt, deps.deliveryState));
+      await scope.register(modelsRoute(config, deps.upstream));
+      await scope.register(llmEndpoints({ config, upstream: deps.upstream, recorder: deps.recorder, now }));
+    }, { prefix });
+  }
+  if (deps.extraRoutes) await app.register(deps.extraRoutes);
+  return app;
+}

@@ -1,0 +1,67 @@
+// Who and what a call belongs to: session, user, tags and trace name, from headers and body,
+// including the seed's session id smuggled in `response_format.type` (../shared/contracts/clients.md).
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Endpoint } from './llm-call.ts';
+import { cleanLabel, cleanTags } from './clean-label.ts';
+
+/** OpenRouter's real `response_format.type` values; anything else is a smuggled session id. */
+const realResponseFormats = new Set(['text', 'json_object', 'json_schema', 'grammar', 'python']);
+
+export interface CallIdentity {
+  sessionId?: string;
+  userId?: string;
+  tags: string[];
+  name: string;
+  /** The session id found in `response_format.type` (or `text.format.type` on /responses). */
+  smuggledSessionId?: string;
+}
+
+type Body = Record<string, unknown>;
+
+const header = (headers: IncomingHttpHeaders, name: string) => {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+};
+
+const isObject = (value: unknown): value is Body => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** The smuggled session id, if the body carries one where a response format type belongs. */
+export function findSmuggledSession(endpoint: Endpoint, body: Body): string | undefined {
+  const format = endpoint === 'responses'
+    ? (isObject(body.text) ? body.text.format : undefined)
+    : body.response_format;
+  if (!isObject(format) || typeof format.type !== 'string') return undefined;
+  if (realResponseFormats.has(format.type)) return undefined;
+  return cleanLabel(format.type, 256);
+}
+
+/**
+ * Removes a smuggled session id from the body and sends it upstream as `session_id` instead
+ * (unless the body already has one). Returns the new body, or undefined when nothing changes.
+ */
+export function unsmuggleSession(endpoint: Endpoint, body: Body, sessionId: string): Body {
+  const next: Body = { ...body };
+  if (endpoint === 'responses' && isObject(body.text)) {
+    const { format: _format, ...text } = body.text;
+    if (Object.keys(text).length > 0) next.text = text;
+    else delete next.text;
+  } else {
+    delete next.response_format;
+  }
+  if (next.session_id === undefined) next.session_id = sessionId;
+  return next;
+}
+
+export function identifyCall(endpoint: Endpoint, body: Body, headers: IncomingHttpHeaders, defaultTags: string[]): CallIdentity {
+  const smuggledSessionId = findSmuggledSession(endpoint, body);
+  const metadata = isObject(body.metadata) ? body.metadata : {};
+  const sessionId = smuggledSessionId
+    ?? cleanLabel(header(headers, 'x-session-id'))
+    ?? cleanLabel(body.session_id)
+    ?? cleanLabel(metadata.session_id);
+  const userId = cleanLabel(header(headers, 'x-user-id')) ?? cleanLabel(body.user);
+  const headerTags = (header(headers, 'x-trace-tags') ?? '').split(',');
+  const tags = cleanTags([...headerTags, ...defaultTags]);
+  const name = cleanLabel(header(headers, 'x-trace-name'), 100) ?? endpoint;
+  return { sessionId, userId, tags, name, smuggledSessionId };
+}

@@ -1,0 +1,117 @@
+// Reads a chat completion (or legacy text completion) answer into a summary: whole JSON bodies, or a stream
+// of chunks whose content, reasoning and tool-call fragments are assembled (../shared/contracts/openrouter.md).
+import type { CallOutput, ToolCall } from './llm-call.ts';
+import type { SseEvent } from './sse-events.ts';
+import type { ResponseSummary } from './response-summary.ts';
+import { readUsage } from './usage.ts';
+
+type Json = Record<string, unknown>;
+const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
+const text = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
+
+export function describeError(error: unknown): string | undefined {
+  if (!isObject(error)) return undefined;
+  const code = error.code ?? error.http_status;
+  const message = text(error.message) ?? 'no message';
+  return code === undefined ? message : `${String(code)}: ${message}`;
+}
+
+function readToolCalls(value: unknown): ToolCall[] | undefined {
+  if (!Array.isArray(value) || value.length === 0) return undefined;
+  return value.filter(isObject).map((call) => {
+    const fn = isObject(call.function) ? call.function : {};
+    return { id: text(call.id), type: text(call.type) ?? 'function', function: { name: text(fn.name) ?? '', arguments: text(fn.arguments) ?? '' } };
+  });
+}
+
+function common(json: Json): ResponseSummary {
+  return {
+    ...readUsage(json.usage),
+    model: text(json.model),
+    provider: text(json.provider),
+    generationId: text(json.id),
+    error: describeError(json.error),
+  };
+}
+
+export function readChatBody(json: Json): ResponseSummary {
+  const summary = common(json);
+  const choices = Array.isArray(json.choices) ? json.choices.filter(isObject) : [];
+  const first = choices[0];
+  if (first) {
+    const message = isObject(first.message) ? first.message : {};
+    const output: CallOutput = {
+      role: text(message.role) ?? 'assistant',
+      content: typeof message.content === 'string' || message.content === null ? message.content : text(first.text),
+      reasoning: text(message.reasoning),
+      toolCalls: readToolCalls(message.tool_calls),
+      finishReason: text(first.finish_reason),
+    };
+    if (choices.length > 1) output.raw = choices;
+    summary.output = output;
+  }
+  return summary;
+}
+
+interface ChoiceState { content: string; reasoning: string; finishReason?: string; tools: Map<number, ToolCall> }
+
+export function readChatStream(events: readonly SseEvent[]): ResponseSummary {
+  const summary: ResponseSummary = {};
+  const choices = new Map<number, ChoiceState>();
+  for (const event of events) {
+    if (event.data === '[DONE]') { summary.done = true; continue; }
+    let json: unknown;
+    try { json = JSON.parse(event.data); } catch { summary.malformed = (summary.malformed ?? 0) + 1; continue; }
+    if (!isObject(json)) continue;
+    summary.model ??= text(json.model);
+    summary.provider ??= text(json.provider);
+    summary.generationId ??= text(json.id);
+    if (json.error !== undefined) summary.error = describeError(json.error) ?? 'error chunk';
+    if (isObject(json.usage)) Object.assign(summary, readUsage(json.usage));
+    if (!Array.isArray(json.choices)) continue;
+    for (const choice of json.choices) {
+      if (!isObject(choice)) continue;
+      const index = typeof choice.index === 'number' ? choice.index : 0;
+      let state = choices.get(index);
+      if (!state) { state = { content: '', reasoning: '', tools: new Map() }; choices.set(index, state); }
+      if (typeof choice.finish_reason === 'string') state.finishReason = choice.finish_reason;
+      const delta = isObject(choice.delta) ? choice.delta : {};
+      const piece = text(delta.content) ?? text(choice.text);
+      const reasoning = text(delta.reasoning);
+      if (piece) state.content += piece;
+      if (reasoning) state.reasoning += reasoning;
+      if (Array.isArray(delta.tool_calls)) mergeToolFragments(state.tools, delta.tool_calls);
+      if (summary.firstTokenAt === undefined && (piece || reasoning || Array.isArray(delta.tool_calls))) {
+        summary.firstTokenAt = event.at;
+      }
+    }
+  }
+  const outputs = [...choices.entries()].sort(([a], [b]) => a - b).map(([, state]) => toOutput(state));
+  if (outputs[0]) summary.output = outputs.length > 1 ? { ...outputs[0], raw: outputs } : outputs[0];
+  return summary;
+}
+
+function mergeToolFragments(tools: Map<number, ToolCall>, fragments: unknown[]) {
+  for (const fragment of fragments) {
+    if (!isObject(fragment)) continue;
+    const index = typeof fragment.index === 'number' ? fragment.index : tools.size;
+    const fn = isObject(fragment.function) ? fragment.function : {};
+    const call = tools.get(index) ?? { type: 'function', function: { name: '', arguments: '' } };
+    if (text(fragment.id)) call.id = text(fragment.id);
+    if (text(fragment.type)) call.type = text(fragment.type) ?? 'function';
+    if (text(fn.name)) call.function.name += text(fn.name);
+    if (text(fn.arguments)) call.function.arguments += text(fn.arguments);
+    tools.set(index, call);
+  }
+}
+
+function toOutput(state: ChoiceState): CallOutput {
+  const toolCalls = [...state.tools.entries()].sort(([a], [b]) => a - b).map(([, call]) => call);
+  return {
+    role: 'assistant',
+    content: state.content || (toolCalls.length > 0 ? null : ''),
+    reasoning: state.reasoning || undefined,
+    toolCalls: toolCalls.length > 0 ? toolCalls : undefined,
+    finishReason: state.finishReason,
+  };
+}

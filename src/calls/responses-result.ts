@@ -1,0 +1,81 @@
+// Reads a Responses API answer (POST /responses; n8n's default) into a summary. Streams end with a
+// `response.completed` (or `.failed` / `.incomplete`) event that carries the whole response.
+import type { CallOutput, ToolCall } from './llm-call.ts';
+import type { SseEvent } from './sse-events.ts';
+import type { ResponseSummary } from './response-summary.ts';
+import { describeError } from './chat-result.ts';
+import { readUsage } from './usage.ts';
+
+type Json = Record<string, unknown>;
+const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
+const text = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
+
+function readOutput(items: unknown): CallOutput | undefined {
+  if (!Array.isArray(items)) return undefined;
+  let content = '';
+  let reasoning = '';
+  const toolCalls: ToolCall[] = [];
+  for (const item of items) {
+    if (!isObject(item)) continue;
+    const parts = [...(Array.isArray(item.content) ? item.content : []), ...(Array.isArray(item.summary) ? item.summary : [])];
+    if (item.type === 'message') {
+      for (const part of parts) if (isObject(part) && part.type === 'output_text') content += text(part.text) ?? '';
+    } else if (item.type === 'reasoning') {
+      for (const part of parts) if (isObject(part)) reasoning += text(part.text) ?? '';
+    } else if (item.type === 'function_call') {
+      toolCalls.push({ id: text(item.call_id) ?? text(item.id), type: 'function', function: { name: text(item.name) ?? '', arguments: text(item.arguments) ?? '' } });
+    }
+  }
+  return {
+    role: 'assistant',
+    content: content || (toolCalls.length > 0 ? null : ''),
+    reasoning: reasoning || undefined,
+    toolCalls: toolCalls.length > 0 ? toolCalls : undefined,
+    raw: items,
+  };
+}
+
+export function readResponsesBody(json: Json): ResponseSummary {
+  const output = readOutput(json.output);
+  if (output && typeof json.status === 'string') output.finishReason = json.status;
+  return {
+    ...readUsage(json.usage),
+    output,
+    model: text(json.model),
+    provider: text(json.provider),
+    generationId: text(json.id),
+    error: describeError(json.error),
+  };
+}
+
+const finalEvents = new Set(['response.completed', 'response.failed', 'response.incomplete']);
+
+export function readResponsesStream(events: readonly SseEvent[]): ResponseSummary {
+  let summary: ResponseSummary = {};
+  let firstTokenAt: number | undefined;
+  let streamedText = '';
+  let error: string | undefined;
+  let done = false;
+  for (const event of events) {
+    if (event.data === '[DONE]') { done = true; continue; }
+    let json: unknown;
+    try { json = JSON.parse(event.data); } catch { continue; }
+    if (!isObject(json)) continue;
+    const type = text(json.type) ?? event.event ?? '';
+    if (type.endsWith('.delta')) {
+      firstTokenAt ??= event.at;
+      if (type === 'response.output_text.delta') streamedText += text(json.delta) ?? '';
+    } else if (type === 'error') {
+      error = describeError(json.error ?? json) ?? 'error event';
+    } else if (finalEvents.has(type) && isObject(json.response)) {
+      summary = readResponsesBody(json.response);
+      done = true;
+    } else if (type === 'response.created' && isObject(json.response)) {
+      summary.model ??= text(json.response.model);
+      summary.generationId ??= text(json.response.id);
+    }
+  }
+  // A stream cut before its final event still shows what was said.
+  if (!summary.output && streamedText) summary.output = { role: 'assistant', content: streamedText };
+  return { ...summary, error: error ?? summary.error, firstTokenAt, done };
+}

@@ -1,0 +1,147 @@
+// The only reader of process.env: every setting parsed and validated once, errors name the variable.
+import { existsSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { parseEnv } from 'node:util';
+import { z } from 'zod';
+
+export interface Config {
+  port: number;
+  host: string;
+  logLevel: string;
+  prettyLogs: boolean;
+  apiKeys: string[];
+  /** True when API_KEY was unset and a random key was made for this run (the seed's behaviour). */
+  apiKeyGenerated: boolean;
+  openrouter: { apiKey?: string; baseUrl: string; httpReferer?: string; title?: string };
+  langfuse?: { host: string; publicKey: string; secretKey: string };
+  /** Set when only one of the two Langfuse keys is given, to explain at start-up. */
+  langfuseProblem?: string;
+  langfuseHost: string;
+  corsOrigins: '*' | string[];
+  dataDir: string;
+  upstreamTimeoutMs: number;
+  streamIdleTimeoutMs: number;
+  maxStreamMs: number;
+  bodyLimitBytes: number;
+  shutdownDrainMs: number;
+  traces: {
+    captureContent: boolean;
+    sampleRate: number;
+    defaultTags: string[];
+    environment?: string;
+    release?: string;
+    retentionDays: number;
+    maxJournalBytes: number;
+    flushTimeoutMs: number;
+  };
+  authFailures: { limit: number; windowMs: number };
+}
+
+export class ConfigError extends Error {}
+
+const positive = (what: string) => z.coerce.number({ message: `expected ${what}` }).positive(`expected ${what}`);
+const flag = z.enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'], { message: 'expected true or false' })
+  .transform((value) => ['true', '1', 'yes', 'on'].includes(value));
+const url = z.url({ message: 'expected an http(s) URL such as https://example.com' })
+  .refine((value) => /^https?:\/\//.test(value), 'expected an http(s) URL such as https://example.com')
+  .transform((value) => value.replace(/\/+$/, ''));
+const list = (value: string) => value.split(',').map((item) => item.trim()).filter(Boolean);
+
+// Empty strings count as unset, like most dotenv users expect (`API_KEY=` in .env.example).
+const optionalText = z.string().trim().optional().transform((value) => value || undefined);
+
+const schema = z.object({
+  PORT: z.coerce.number({ message: 'expected a port number' }).int('expected a whole port number').min(0).max(65535).default(8000),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['json', 'pretty', 'auto']).default('auto'),
+  API_KEY: optionalText,
+  OPENROUTER_API_KEY: optionalText,
+  OPENROUTER_BASE_URL: url.default('https://openrouter.ai/api/v1'),
+  HTTP_REFERER: optionalText,
+  X_TITLE: optionalText,
+  LANGFUSE_PUBLIC_KEY: optionalText,
+  LANGFUSE_SECRET_KEY: optionalText,
+  LANGFUSE_HOST: url.optional(),
+  LANGFUSE_BASE_URL: url.optional(),
+  LANGFUSE_ENVIRONMENT: optionalText,
+  LANGFUSE_TRACING_ENVIRONMENT: optionalText,
+  LANGFUSE_RELEASE: optionalText,
+  CORS_ORIGINS: z.string().default('*'),
+  DATA_DIR: z.string().min(1).default('./data'),
+  UPSTREAM_TIMEOUT_S: positive('a number of seconds').default(300),
+  STREAM_IDLE_TIMEOUT_S: positive('a number of seconds').default(120),
+  MAX_STREAM_S: positive('a number of seconds').default(3600),
+  BODY_LIMIT_MB: positive('a number of megabytes').default(32),
+  SHUTDOWN_DRAIN_S: z.coerce.number({ message: 'expected a number of seconds' }).min(0).default(30),
+  TRACE_CONTENT: flag.default(true),
+  TRACE_SAMPLE_RATE: z.coerce.number({ message: 'expected a number from 0 to 1' }).min(0, 'expected a number from 0 to 1').max(1, 'expected a number from 0 to 1').default(1),
+  TRACE_TAGS: z.string().default(''),
+  TRACE_RETENTION_DAYS: positive('a number of days').default(30),
+  TRACE_JOURNAL_MAX_MB: positive('a number of megabytes').default(1024),
+  TRACE_FLUSH_TIMEOUT_S: z.coerce.number({ message: 'expected a number of seconds' }).min(0).default(5),
+  AUTH_FAILURE_LIMIT: z.coerce.number({ message: 'expected a whole number' }).int().min(1).default(10),
+  AUTH_FAILURE_WINDOW_S: positive('a number of seconds').default(60),
+});
+
+/** Reads `.env` from `cwd` (if present) under the environment: the environment wins. */
+export function readEnvironment(env: NodeJS.ProcessEnv, cwd: string): Record<string, string | undefined> {
+  const file = join(cwd, '.env');
+  const fromFile = existsSync(file) ? parseEnv(readFileSync(file, 'utf8')) : {};
+  return { ...fromFile, ...env };
+}
+
+export function loadConfig(env: Record<string, string | undefined>, options: { isTerminal?: boolean } = {}): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const name = String(issue?.path[0] ?? 'configuration');
+    throw new ConfigError(`Invalid ${name}=${JSON.stringify(env[name] ?? '')}: ${issue?.message ?? 'invalid value'}`);
+  }
+  const e = parsed.data;
+  const apiKeys = e.API_KEY ? list(e.API_KEY) : [];
+  const apiKeyGenerated = apiKeys.length === 0;
+  if (apiKeyGenerated) apiKeys.push(`gw-${randomBytes(24).toString('base64url')}`);
+
+  const langfuseHost = e.LANGFUSE_HOST ?? e.LANGFUSE_BASE_URL ?? 'https://cloud.langfuse.com';
+  const hasPublic = Boolean(e.LANGFUSE_PUBLIC_KEY);
+  const hasSecret = Boolean(e.LANGFUSE_SECRET_KEY);
+  const langfuse = e.LANGFUSE_PUBLIC_KEY && e.LANGFUSE_SECRET_KEY
+    ? { host: langfuseHost, publicKey: e.LANGFUSE_PUBLIC_KEY, secretKey: e.LANGFUSE_SECRET_KEY }
+    : undefined;
+  const langfuseProblem = hasPublic !== hasSecret
+    ? `${hasPublic ? 'LANGFUSE_SECRET_KEY' : 'LANGFUSE_PUBLIC_KEY'} is missing (both Langfuse keys are needed)`
+    : undefined;
+
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    logLevel: e.LOG_LEVEL,
+    prettyLogs: e.LOG_FORMAT === 'pretty' || (e.LOG_FORMAT === 'auto' && Boolean(options.isTerminal)),
+    apiKeys,
+    apiKeyGenerated,
+    openrouter: { apiKey: e.OPENROUTER_API_KEY, baseUrl: e.OPENROUTER_BASE_URL, httpReferer: e.HTTP_REFERER, title: e.X_TITLE },
+    langfuse,
+    langfuseProblem,
+    langfuseHost,
+    corsOrigins: e.CORS_ORIGINS.trim() === '*' ? '*' : list(e.CORS_ORIGINS),
+    dataDir: e.DATA_DIR,
+    upstreamTimeoutMs: e.UPSTREAM_TIMEOUT_S * 1000,
+    streamIdleTimeoutMs: e.STREAM_IDLE_TIMEOUT_S * 1000,
+    maxStreamMs: e.MAX_STREAM_S * 1000,
+    bodyLimitBytes: Math.round(e.BODY_LIMIT_MB * 1024 * 1024),
+    shutdownDrainMs: e.SHUTDOWN_DRAIN_S * 1000,
+    traces: {
+      captureContent: e.TRACE_CONTENT,
+      sampleRate: e.TRACE_SAMPLE_RATE,
+      defaultTags: list(e.TRACE_TAGS),
+      environment: e.LANGFUSE_ENVIRONMENT ?? e.LANGFUSE_TRACING_ENVIRONMENT,
+      release: e.LANGFUSE_RELEASE,
+      retentionDays: e.TRACE_RETENTION_DAYS,
+      maxJournalBytes: Math.round(e.TRACE_JOURNAL_MAX_MB * 1024 * 1024),
+      flushTimeoutMs: e.TRACE_FLUSH_TIMEOUT_S * 1000,
+    },
+    authFailures: { limit: e.AUTH_FAILURE_LIMIT, windowMs: e.AUTH_FAILURE_WINDOW_S * 1000 },
+  };
+}

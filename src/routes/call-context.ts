@@ -1,0 +1,78 @@
+// Per-call state shared by the LLM routes: ids, timing, client-gone and time-limit tracking, and `finish`,
+// which builds the call record and journals it (resolving once it is durable).
+import { randomBytes } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Config } from '../config.ts';
+import type { Endpoint, LlmCall } from '../calls/llm-call.ts';
+import type { CallIdentity } from '../calls/call-identity.ts';
+import { buildCall } from '../calls/build-call.ts';
+import type { CallFacts } from '../calls/build-call.ts';
+import type { ResponseSummary } from '../calls/response-summary.ts';
+import { cleanLabel } from '../calls/clean-label.ts';
+import type { UpstreamClient } from '../upstream/openrouter-client.ts';
+import { classifyUpstreamFailure } from '../upstream/upstream-failure.ts';
+import type { UpstreamFailure } from '../upstream/upstream-failure.ts';
+
+export interface CallRecorder {
+  /** Journals the call; resolves once it is durable. Never rejects. */
+  record(call: LlmCall): Promise<void>;
+}
+
+export interface LlmRouteDeps {
+  config: Config;
+  upstream: UpstreamClient;
+  recorder: CallRecorder;
+  now: () => number;
+}
+
+export type CallContext = ReturnType<typeof openCall>;
+
+export function openCall(deps: LlmRouteDeps, endpoint: Endpoint, request: FastifyRequest, reply: FastifyReply, identity: CallIdentity, body: Record<string, unknown>) {
+  const { config, now } = deps;
+  const startTime = now();
+  const id = randomBytes(16).toString('hex');
+  const stream = body.stream === true;
+  const traced = config.traces.sampleRate >= 1 || Math.random() < config.traces.sampleRate;
+  const state = { clientGone: false, tooLong: false, headersReceived: false };
+  const controller = new AbortController();
+  const info: NonNullable<FastifyRequest['callInfo']> = {
+    model: typeof body.model === 'string' ? body.model : undefined, stream, sessionId: identity.sessionId, traceId: traced ? id : undefined,
+  };
+  request.callInfo = info;
+  if (traced) reply.header('x-trace-id', id);
+
+  // The client went away: abort the upstream at once so no more tokens are generated (and billed).
+  const onClose = () => {
+    if (reply.raw.writableFinished) return;
+    state.clientGone = true;
+    controller.abort();
+  };
+  reply.raw.on('close', onClose);
+  const maxTimer = setTimeout(() => { state.tooLong = true; controller.abort(); }, config.maxStreamMs);
+  const agent = cleanLabel(request.headers['user-agent'], 120);
+
+  return {
+    endpoint,
+    now,
+    state,
+    signal: controller.signal,
+    failureOf(cause: unknown): UpstreamFailure {
+      return classifyUpstreamFailure(cause, {
+        ...state, headersTimeoutMs: config.upstreamTimeoutMs, idleTimeoutMs: config.streamIdleTimeoutMs, maxStreamMs: config.maxStreamMs,
+      });
+    },
+    async finish(status: number, summary: ResponseSummary, failure?: CallFacts['failure']): Promise<void> {
+      const call = buildCall({
+        id, endpoint, identity, body, stream, startTime, endTime: now(), status, summary, failure,
+        captureContent: config.traces.captureContent, metadata: agent ? { client: agent } : {},
+      });
+      info.outcome = call.outcome;
+      info.status = status;
+      if (traced) await deps.recorder.record(call);
+    },
+    close() {
+      clearTimeout(maxTimer);
+      reply.raw.off('close', onClose);
+    },
+  };
+}

@@ -1,0 +1,115 @@
+// POST /chat/completions, /responses, /completions, /embeddings: forward to OpenRouter, stream without
+// buffering, and record the call once it has ended. The flow: parse -> identify -> forward -> tap -> record.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { errors } from '../errors.ts';
+import type { Endpoint } from '../calls/llm-call.ts';
+import { identifyCall, unsmuggleSession } from '../calls/call-identity.ts';
+import { summarizeBody, summarizeStream } from '../calls/response-summary.ts';
+import { tapStream } from '../calls/stream-tap.ts';
+import { forwardableHeaders, headerValue } from '../upstream/response-headers.ts';
+import { readJsonBody } from '../http/read-json-body.ts';
+import { openCall } from './call-context.ts';
+import type { CallContext, LlmRouteDeps } from './call-context.ts';
+
+export type { CallRecorder, LlmRouteDeps } from './call-context.ts';
+
+const endpoints: Array<[string, Endpoint]> = [
+  ['/chat/completions', 'chat.completions'],
+  ['/responses', 'responses'],
+  ['/completions', 'completions'],
+  ['/embeddings', 'embeddings'],
+];
+
+/** Beyond this, a response is still forwarded whole but the trace keeps only its beginning. */
+const captureLimitBytes = 64 * 1024 * 1024;
+
+export function llmEndpoints(deps: LlmRouteDeps) {
+  return async function routes(app: FastifyInstance) {
+    for (const [path, endpoint] of endpoints) {
+      app.post(path, (request, reply) => handleCall(deps, endpoint, path, request, reply));
+    }
+  };
+}
+
+async function handleCall(deps: LlmRouteDeps, endpoint: Endpoint, path: string, request: FastifyRequest, reply: FastifyReply) {
+  const parsed = readJsonBody(request.body);
+  const identity = identifyCall(endpoint, parsed.json, request.headers, deps.config.traces.defaultTags);
+  const smuggled = identity.smuggledSessionId;
+  const body = smuggled ? unsmuggleSession(endpoint, parsed.json, smuggled) : parsed.json;
+  const ctx = openCall(deps, endpoint, request, reply, identity, body);
+
+  if (!deps.upstream.configured) {
+    const error = errors.missingUpstreamKey();
+    await ctx.finish(error.status, {}, { outcome: 'connection_lost', message: error.message });
+    throw error;
+  }
+
+  try {
+    let response;
+    try {
+      // Re-serialise only when the session id was taken out of the body; otherwise send the client's bytes.
+      response = await deps.upstream.request({ method: 'POST', path, body: smuggled ? JSON.stringify(body) : parsed.raw, signal: ctx.signal });
+    } catch (cause) {
+      return await failBeforeAnswer(ctx, reply, cause);
+    }
+    ctx.state.headersReceived = true;
+    const status = response.statusCode;
+    const headers = forwardableHeaders(response.headers);
+    const contentType = headerValue(response.headers, 'content-type') ?? '';
+    if (status < 300 && contentType.startsWith('text/event-stream')) {
+      return await forwardStream(ctx, reply, response.body, status, headers);
+    }
+
+    // Non-streaming answers are read whole before the client sees them, so a failure half-way gives the
+    // client a clean error instead of half a JSON body. Heartbeat newlines stay in the body (contract).
+    const chunks: Buffer[] = [];
+    try {
+      for await (const chunk of response.body) chunks.push(chunk);
+    } catch (cause) {
+      return await failBeforeAnswer(ctx, reply, cause);
+    }
+    const payload = Buffer.concat(chunks);
+    const summary = contentType.includes('json') || status < 300 ? summarizeBody(endpoint, payload.toString('utf8')) : {};
+    await ctx.finish(status, summary);
+    if (ctx.state.clientGone) return reply.hijack();
+    return reply.code(status).headers(headers).send(payload);
+  } finally {
+    ctx.close();
+  }
+}
+
+async function failBeforeAnswer(ctx: CallContext, reply: FastifyReply, cause: unknown) {
+  const failure = ctx.failureOf(cause);
+  const status = failure.outcome === 'client_aborted' ? 499 : failure.error.status;
+  await ctx.finish(status, {}, { outcome: failure.outcome, message: failure.error.message });
+  if (ctx.state.clientGone) return reply.hijack();
+  throw failure.error;
+}
+
+async function forwardStream(ctx: CallContext, reply: FastifyReply, body: AsyncIterable<Buffer>, status: number, headers: Record<string, string | string[]>) {
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(status, {
+    ...(reply.getHeaders() as Record<string, string>),
+    ...headers,
+    'cache-control': 'no-cache',
+    'x-accel-buffering': 'no',
+  });
+  res.flushHeaders();
+  const tap = await tapStream(body, res, ctx.now, captureLimitBytes);
+  const summary = summarizeStream(ctx.endpoint, tap.chunks);
+  if (ctx.state.clientGone || res.destroyed) {
+    await ctx.finish(499, summary, { outcome: 'client_aborted', message: 'the stream was cut short' });
+    return;
+  }
+  if (tap.failure !== undefined) {
+    // The client already has a 200 and part of the stream: end it with one OpenAI-shaped error event.
+    const failure = ctx.failureOf(tap.failure);
+    await ctx.finish(status, summary, { outcome: failure.outcome, message: failure.error.message });
+    if (tap.held) res.write(tap.held);
+    res.end(`data: ${JSON.stringify(failure.error.toJSON())}\n\n`);
+    return;
+  }
+  await ctx.finish(status, summary);
+  res.end(tap.held);
+}

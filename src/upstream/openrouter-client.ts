@@ -1,0 +1,69 @@
+// The OpenRouter client: one keep-alive undici Pool, our own credentials and attribution headers.
+// The client's own Authorization never goes upstream (issue 2, "Auth").
+import { Pool } from 'undici';
+import type { Dispatcher } from 'undici';
+
+export interface UpstreamOptions {
+  baseUrl: string;
+  apiKey?: string;
+  httpReferer?: string;
+  title?: string;
+  /** Longest wait for the response headers. */
+  headersTimeoutMs: number;
+  /** Longest silence between two body chunks. */
+  bodyTimeoutMs: number;
+  connections?: number;
+}
+
+export interface UpstreamRequest {
+  method: 'GET' | 'POST';
+  /** Path below the base URL, with its query string: `/chat/completions`, `/models?x=1`. */
+  path: string;
+  body?: Buffer | string;
+  signal?: AbortSignal;
+  /** Extra headers (already checked by the caller). */
+  headers?: Record<string, string>;
+}
+
+export type UpstreamResponse = Dispatcher.ResponseData;
+
+export interface UpstreamClient {
+  readonly configured: boolean;
+  request(request: UpstreamRequest): Promise<UpstreamResponse>;
+  close(): Promise<void>;
+}
+
+export function createOpenRouterClient(options: UpstreamOptions): UpstreamClient {
+  const base = new URL(options.baseUrl);
+  const basePath = base.pathname.replace(/\/+$/, '');
+  const pool = new Pool(base.origin, {
+    connections: options.connections ?? 256,
+    pipelining: 1,
+    keepAliveTimeout: 30_000,
+    headersTimeout: options.headersTimeoutMs,
+    bodyTimeout: options.bodyTimeoutMs,
+  });
+
+  const fixedHeaders: Record<string, string> = { 'content-type': 'application/json', 'accept-encoding': 'identity' };
+  if (options.apiKey) fixedHeaders.authorization = `Bearer ${options.apiKey}`;
+  if (options.httpReferer) fixedHeaders['http-referer'] = options.httpReferer;
+  if (options.title) {
+    fixedHeaders['x-title'] = options.title;
+    fixedHeaders['x-openrouter-title'] = options.title;
+  }
+
+  return {
+    configured: Boolean(options.apiKey),
+    request(request) {
+      return pool.request({
+        origin: base.origin,
+        method: request.method,
+        path: basePath + request.path,
+        headers: request.headers ? { ...request.headers, ...fixedHeaders } : fixedHeaders,
+        body: request.body,
+        signal: request.signal,
+      });
+    },
+    close: () => pool.close(),
+  };
+}

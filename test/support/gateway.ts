@@ -1,0 +1,61 @@
+// Starts the gateway in-process on a loopback port against the fakes, as the tests need it.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config.ts';
+import type { Config } from '../../src/config.ts';
+import { createApp } from '../../src/app.ts';
+import { createOpenRouterClient } from '../../src/upstream/openrouter-client.ts';
+import type { LlmCall } from '../../src/calls/llm-call.ts';
+import type { CallRecorder } from '../../src/routes/llm-endpoints.ts';
+
+export const GATEWAY_KEY = 'gw-test-key-0123456789';
+export const OPENROUTER_KEY = 'sk-or-v1-test-upstream-key-abcdef';
+
+export interface TestGateway {
+  url: string;
+  key: string;
+  config: Config;
+  /** Every call record, in the order the calls ended (memory recorder). */
+  calls: LlmCall[];
+  waitForCalls(count: number, timeoutMs?: number): Promise<LlmCall[]>;
+  close(): Promise<void>;
+}
+
+export async function startGateway(env: Record<string, string | undefined>, options: { recorder?: CallRecorder } = {}): Promise<TestGateway> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'gw-test-'));
+  const config = loadConfig({ API_KEY: GATEWAY_KEY, OPENROUTER_API_KEY: OPENROUTER_KEY, HOST: '127.0.0.1', PORT: '0', DATA_DIR: dataDir, ...env });
+  const calls: LlmCall[] = [];
+  const waiters: Array<() => void> = [];
+  const recorder: CallRecorder = options.recorder ?? {
+    async record(call) {
+      calls.push(call);
+      for (const wake of waiters.splice(0)) wake();
+    },
+  };
+  const upstream = createOpenRouterClient({
+    baseUrl: config.openrouter.baseUrl, apiKey: config.openrouter.apiKey, httpReferer: config.openrouter.httpReferer,
+    title: config.openrouter.title, headersTimeoutMs: config.upstreamTimeoutMs, bodyTimeoutMs: config.streamIdleTimeoutMs,
+  });
+  const app = await createApp({ config, upstream, recorder, deliveryState: () => ({ mode: 'memory' }), logger: false });
+  const address = await app.listen({ port: 0, host: '127.0.0.1' });
+  return {
+    url: address,
+    key: GATEWAY_KEY,
+    config,
+    calls,
+    async waitForCalls(count, timeoutMs = 5000) {
+      const deadline = Date.now() + timeoutMs;
+      while (calls.length < count) {
+        if (Date.now() > deadline) throw new Error(`expected ${count} call records, got ${calls.length}`);
+        await new Promise<void>((resolve) => { waiters.push(resolve); setTimeout(resolve, 50); });
+      }
+      return calls;
+    },
+    async close() {
+      await app.close();
+      await upstream.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
