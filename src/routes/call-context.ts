@@ -48,7 +48,7 @@ export function openCall(deps: LlmRouteDeps, endpoint: Endpoint, request: Fastif
     controller.abort();
   };
   reply.raw.on('close', onClose);
-  const maxTimer = setTimeout(() => { state.tooLong = true; controller.abort(); }, config.maxStreamMs);
+  const maxTimer = setTimeout(() => { state.tooLong = true; controller.abort(); }, config.maxStreamMs).unref();
   const agent = cleanLabel(request.headers['user-agent'], 120);
 
   return {

@@ -38,13 +38,12 @@ async function handleCall(deps: LlmRouteDeps, endpoint: Endpoint, path: string, 
   const body = smuggled ? unsmuggleSession(endpoint, parsed.json, smuggled) : parsed.json;
   const ctx = openCall(deps, endpoint, request, reply, identity, body);
 
-  if (!deps.upstream.configured) {
-    const error = errors.missingUpstreamKey();
-    await ctx.finish(error.status, {}, { outcome: 'connection_lost', message: error.message });
-    throw error;
-  }
-
   try {
+    if (!deps.upstream.configured) {
+      const error = errors.missingUpstreamKey();
+      await ctx.finish(error.status, {}, { outcome: 'connection_lost', message: error.message });
+      throw error;
+    }
     let response;
     try {
       // Re-serialise only when the session id was taken out of the body; otherwise send the client's bytes.

@@ -1,0 +1,93 @@
+// Entry: loadConfig(env) -> trace pipeline -> createApp -> listen; SIGTERM/SIGINT -> drain, flush, close.
+import { readFileSync } from 'node:fs';
+import { pino } from 'pino';
+import type { LoggerOptions } from 'pino';
+import { ConfigError, loadConfig, readEnvironment } from './config.ts';
+import type { Config } from './config.ts';
+import { createApp } from './app.ts';
+import { createOpenRouterClient } from './upstream/openrouter-client.ts';
+import { createTracePipeline } from './traces/create-trace-pipeline.ts';
+import { viewerRoutes } from './viewer/viewer-routes.ts';
+import { startupReport } from './startup-report.ts';
+
+const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+function loggerOptions(config: Config, secrets: string[]): LoggerOptions {
+  return {
+    level: config.logLevel,
+    // Secrets are never logged on purpose; this is the net under that rule for anything logged by accident.
+    redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'headers.authorization', 'headers["x-api-key"]'], censor: '[redacted]' },
+    hooks: {
+      streamWrite: (line) => secrets.reduce((text, secret) => text.split(secret).join('[redacted]'), line),
+    },
+    ...(config.prettyLogs && { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,reqId' } } }),
+  };
+}
+
+async function main() {
+  let config: Config;
+  try {
+    const env = readEnvironment(process.env, process.cwd());
+    if (process.argv.includes('--pretty')) env.LOG_FORMAT ??= 'pretty';
+    config = loadConfig(env, { isTerminal: process.stdout.isTTY });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`Configuration error: ${error.message}\n`);
+    process.exit(1);
+  }
+  const secrets = [...(config.apiKeyGenerated ? [] : config.apiKeys), config.openrouter.apiKey, config.langfuse?.publicKey, config.langfuse?.secretKey]
+    .filter((value): value is string => typeof value === 'string' && value.length >= 8);
+  const logger = pino(loggerOptions(config, secrets));
+
+  const traces = createTracePipeline({
+    dataDir: config.dataDir,
+    retentionDays: config.traces.retentionDays,
+    maxBytes: config.traces.maxJournalBytes,
+    langfuse: config.langfuse,
+    environment: config.traces.environment,
+    release: config.traces.release,
+    serviceVersion: version,
+    logger,
+  });
+  const upstream = createOpenRouterClient({
+    baseUrl: config.openrouter.baseUrl,
+    apiKey: config.openrouter.apiKey,
+    httpReferer: config.openrouter.httpReferer,
+    title: config.openrouter.title,
+    headersTimeoutMs: config.upstreamTimeoutMs,
+    bodyTimeoutMs: config.streamIdleTimeoutMs,
+  });
+  const app = await createApp({
+    config, upstream, recorder: traces, deliveryState: () => traces.state(), logger, version,
+    extraRoutes: viewerRoutes({ journal: traces.journal, deliveryState: () => traces.state() }),
+  });
+
+  const address = await app.listen({ port: config.port, host: config.host });
+  for (const line of startupReport(config, address)) logger.info(line);
+  if (config.apiKeyGenerated) {
+    // The seed's behaviour: a random key, shown once on the console (never in the structured log).
+    process.stderr.write(`\n  API_KEY is not set. This run's gateway key (it changes on every restart):\n\n    ${config.apiKeys[0]}\n\n  Set API_KEY in .env to keep a fixed key.\n\n`);
+  }
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal, drainSeconds: config.shutdownDrainMs / 1000 }, 'shutting down: no new connections, letting running calls finish');
+    const drainTimer = setTimeout(() => {
+      logger.warn('drain timeout reached: closing the remaining connections');
+      app.server.closeAllConnections();
+    }, config.shutdownDrainMs);
+    await app.close();
+    clearTimeout(drainTimer);
+    await upstream.close();
+    await traces.close(config.traces.flushTimeoutMs);
+    logger.info('stopped');
+    logger.flush?.();
+    setImmediate(() => process.exit(0));
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+}
+
+await main();

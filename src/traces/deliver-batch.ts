@@ -1,0 +1,76 @@
+// Sends one batch of journal rows to Langfuse and records the outcome in the journal. When Langfuse
+// refuses a batch (a 4xx other than auth), it bisects to find the rows it refuses: only those are
+// marked rejected (kept, retried after a restart), the rest are delivered.
+import type { Journal, PendingRow } from './journal.ts';
+import type { ExportResult, LangfuseExporter } from './langfuse-exporter.ts';
+import { toOtlpEnvelope, toOtlpSpan } from './langfuse-spans.ts';
+import type { OtlpSpan, SpanOptions } from './langfuse-spans.ts';
+
+export type BatchOutcome =
+  | { kind: 'ok'; delivered: number; rejected: number }
+  | { kind: 'retry'; reason: string; retryAfterMs?: number; delivered: number; rejected: number }
+  | { kind: 'unauthorized'; status: number; reason: string; delivered: number; rejected: number };
+
+export interface DeliverBatchDeps {
+  journal: Pick<Journal, 'markDelivered' | 'markFailed' | 'markRejected'>;
+  exporter: Pick<LangfuseExporter, 'send'>;
+  spanOptions: SpanOptions;
+  /** Told about each refused row (with the answer), so the caller can log once per kind. */
+  onRejected: (result: { status: number; reason: string }, rows: number) => void;
+}
+
+interface Item {
+  seq: number;
+  span: OtlpSpan;
+}
+
+export function createBatchDelivery(deps: DeliverBatchDeps) {
+  const { journal, exporter, spanOptions } = deps;
+
+  return async function deliverBatch(rows: PendingRow[], signal: AbortSignal): Promise<BatchOutcome> {
+    const items: Item[] = [];
+    let rejected = 0;
+    for (const row of rows) {
+      try {
+        items.push({ seq: row.seq, span: toOtlpSpan(row.call, spanOptions) });
+      } catch (error) {
+        const reason = `record could not be mapped to a span: ${String(error)}`;
+        journal.markRejected([row.seq], reason);
+        deps.onRejected({ status: 0, reason }, 1);
+        rejected += 1;
+      }
+    }
+    let delivered = 0;
+
+    async function send(part: Item[]): Promise<Exclude<ExportResult, { kind: 'rejected' }> | { kind: 'unauthorized'; status: number; reason: string }> {
+      if (part.length === 0) return { kind: 'ok' };
+      const seqs = part.map((item) => item.seq);
+      const result = await exporter.send(toOtlpEnvelope(part.map((item) => item.span), spanOptions), { signal });
+      if (result.kind === 'ok') {
+        journal.markDelivered(seqs);
+        delivered += part.length;
+        return result;
+      }
+      if (result.kind === 'retry') {
+        journal.markFailed(seqs, result.reason);
+        return result;
+      }
+      if (result.status === 401 || result.status === 403) {
+        return { kind: 'unauthorized', status: result.status, reason: result.reason };
+      }
+      if (part.length === 1) {
+        journal.markRejected(seqs, result.reason);
+        deps.onRejected(result, 1);
+        rejected += 1;
+        return { kind: 'ok' };
+      }
+      const middle = Math.ceil(part.length / 2);
+      const first = await send(part.slice(0, middle));
+      if (first.kind !== 'ok') return first;
+      return send(part.slice(middle));
+    }
+
+    const result = await send(items);
+    return { ...result, delivered, rejected };
+  };
+}

@@ -1,0 +1,72 @@
+// How a call's usage, input, parameters and output become Langfuse generation fields
+// (../../shared/contracts/langfuse-otel-attributes.md, "Generation-only").
+import type { CallOutput, LlmCall, Usage } from '../calls/llm-call.ts';
+
+const count = (value: number | undefined) =>
+  value !== undefined && Number.isFinite(value) ? Math.max(0, Math.round(value)) : undefined;
+
+/**
+ * Langfuse's own disjoint buckets, not OpenAI's shape: cached and cache-write tokens are taken out
+ * of `input` and reasoning out of `output` (what the server does itself when it converts an
+ * OpenAI-shaped object), so the buckets add up to `total`. Only known keys are sent.
+ */
+export function usageDetails(usage: Usage | undefined): Record<string, number> | undefined {
+  if (!usage) return undefined;
+  const cached = count(usage.cachedInput);
+  const cacheWrite = count(usage.cacheWrite);
+  const reasoning = count(usage.reasoning);
+  const input = count(usage.input);
+  const output = count(usage.output);
+  const details: Record<string, number | undefined> = {
+    input: input === undefined ? undefined : Math.max(0, input - (cached ?? 0) - (cacheWrite ?? 0)),
+    input_cached_tokens: cached,
+    input_cache_write_tokens: cacheWrite,
+    output: output === undefined ? undefined : Math.max(0, output - (reasoning ?? 0)),
+    output_reasoning_tokens: reasoning,
+    total: count(usage.total),
+  };
+  const known = Object.entries(details).filter((entry): entry is [string, number] => entry[1] !== undefined);
+  return known.length > 0 ? Object.fromEntries(known) : undefined;
+}
+
+const toolKeys = ['tools', 'tool_choice', 'functions', 'function_call'];
+
+/**
+ * For chat calls that offer tools, the input is `{messages, tools, tool_choice}` (what Langfuse's
+ * own OpenAI integration sends, so the UI and playground show the tools with the messages) and the
+ * tools leave the model parameters; otherwise the input is the request's input as recorded.
+ */
+export function inputAndParameters(call: LlmCall): { input: unknown; modelParameters?: Record<string, unknown> } {
+  const parameters = { ...call.modelParameters };
+  let input = call.input;
+  const offersTools = toolKeys.some((key) => parameters[key] !== undefined);
+  if (call.endpoint === 'chat.completions' && Array.isArray(input) && offersTools) {
+    const wrapped: Record<string, unknown> = { messages: input };
+    for (const key of toolKeys) {
+      if (parameters[key] === undefined) continue;
+      wrapped[key] = parameters[key];
+      delete parameters[key];
+    }
+    input = wrapped;
+  }
+  return { input, modelParameters: Object.keys(parameters).length > 0 ? parameters : undefined };
+}
+
+/** The assistant message as Langfuse renders it; `raw` only when there is no message content. */
+export function outputMessage(output: CallOutput | undefined): unknown {
+  if (!output) return undefined;
+  const toolCalls = output.toolCalls ?? [];
+  const hasMessage = (output.content !== undefined && output.content !== null) || toolCalls.length > 0
+    || output.reasoning !== undefined;
+  if (!hasMessage && output.raw !== undefined) return output.raw;
+  const message: Record<string, unknown> = { role: output.role ?? 'assistant', content: output.content ?? null };
+  if (output.reasoning !== undefined) message.reasoning = output.reasoning;
+  if (toolCalls.length > 0) {
+    message.tool_calls = toolCalls.map((toolCall) => ({
+      ...(toolCall.id === undefined ? {} : { id: toolCall.id }),
+      type: toolCall.type,
+      function: { name: toolCall.function.name, arguments: toolCall.function.arguments },
+    }));
+  }
+  return message;
+}

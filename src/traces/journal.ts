@@ -1,0 +1,156 @@
+// The durable journal of call records (node:sqlite, WAL): the gateway appends each call as its
+// response completes, the shipper reads the undelivered ones, the viewer lists them.
+import type { LlmCall } from '../calls/llm-call.ts';
+import { callRow, openJournalDatabase, upsertCallSql, upsertRecordSql } from './journal-database.ts';
+import type { Delivery } from './journal-database.ts';
+import { createJournalDelivery } from './journal-delivery.ts';
+import type { PendingRow } from './journal-delivery.ts';
+import { createJournalPruner } from './journal-pruner.ts';
+import type { PruneResult } from './journal-pruner.ts';
+import { createJournalViews } from './journal-views.ts';
+import type { CallDetail, CallSummary, ListQuery } from './journal-views.ts';
+import type { Logger } from './logger.ts';
+
+export type { Delivery } from './journal-database.ts';
+export type { CallDetail, CallSummary, ListQuery } from './journal-views.ts';
+export type { PruneResult } from './journal-pruner.ts';
+export type { PendingRow } from './journal-delivery.ts';
+
+export interface JournalOptions {
+  dataDir: string;
+  retentionDays: number;
+  maxBytes: number;
+  /** False when Langfuse is not configured: new rows are stored as 'local' and never shipped. */
+  shipping: boolean;
+  logger: Logger;
+  now?: () => number;
+  pruneIntervalMs?: number;
+}
+
+export interface JournalStats {
+  total: number;
+  /** Undelivered rows: pending plus rejected (rejected ones are retried after a restart). */
+  backlog: number;
+  rejected: number;
+  oldestUndeliveredAt?: number;
+  /** Undelivered rows ever dropped to keep the journal under its size limit. */
+  dropped: number;
+  /** Records that could not be written (this process). */
+  writeErrors: number;
+  /** Group-commit transactions (this process). */
+  commits: number;
+}
+
+export interface Journal {
+  /** Resolves once the call is committed, or once a write failure was logged: it never rejects. */
+  append(call: LlmCall): Promise<void>;
+  pending(limit: number): PendingRow[];
+  markDelivered(seqs: number[]): void;
+  markFailed(seqs: number[], error: string): void;
+  markRejected(seqs: number[], error: string): void;
+  /** Start-up: rejected rows become pending again, so fixed keys or a fixed server deliver them. */
+  resetRejected(): number;
+  stats(): JournalStats;
+  list(query: ListQuery): { items: CallSummary[]; nextBefore?: number };
+  get(id: string): CallDetail | undefined;
+  prune(): PruneResult;
+  close(): void;
+}
+
+interface Waiting {
+  call: LlmCall;
+  resolve: () => void;
+}
+
+export function createJournal(options: JournalOptions): Journal {
+  const now = options.now ?? Date.now;
+  const { logger } = options;
+  const db = openJournalDatabase(options.dataDir);
+  const upsertCall = db.prepare(upsertCallSql);
+  const upsertRecord = db.prepare(upsertRecordSql);
+  const delivery = createJournalDelivery(db, now);
+  const views = createJournalViews(db);
+  const pruner = createJournalPruner(db, { ...options, now });
+  const newRowDelivery: Delivery = options.shipping ? 'pending' : 'local';
+
+  let queue: Waiting[] = [];
+  let closed = false;
+  let writeErrors = 0;
+  let commits = 0;
+
+  function writeFailed(count: number, error: unknown, id?: string) {
+    writeErrors += count;
+    logger.error({ err: error, calls: count, id }, 'trace journal write failed: call record(s) lost');
+  }
+
+  // Group commit: every append of one event-loop turn shares one transaction, so the cost of a
+  // COMMIT is paid once per turn, not once per call.
+  function commitQueue() {
+    const batch = queue;
+    queue = [];
+    if (batch.length === 0) return;
+    if (closed) {
+      writeFailed(batch.length, new Error('journal is closed'));
+      for (const waiting of batch) waiting.resolve();
+      return;
+    }
+    const rows: ReturnType<typeof callRow>[] = [];
+    for (const { call } of batch) {
+      try {
+        rows.push(callRow(call, newRowDelivery));
+      } catch (error) {
+        writeFailed(1, error, call.id);
+      }
+    }
+    try {
+      db.exec('BEGIN IMMEDIATE');
+      try {
+        for (const { columns, record } of rows) {
+          const { seq } = upsertCall.get(...columns) as { seq: number };
+          upsertRecord.run(seq, record);
+        }
+        db.exec('COMMIT');
+        commits += 1;
+      } catch (error) {
+        if (db.isTransaction) db.exec('ROLLBACK');
+        throw error;
+      }
+    } catch (error) {
+      writeFailed(rows.length, error);
+    }
+    for (const waiting of batch) waiting.resolve();
+  }
+
+  const prune = () => pruner();
+  function pruneQuietly() {
+    try {
+      prune();
+    } catch (error) {
+      logger.error({ err: error }, 'trace journal pruning failed');
+    }
+  }
+  pruneQuietly();
+  const pruneTimer = setInterval(pruneQuietly, options.pruneIntervalMs ?? 60_000);
+  pruneTimer.unref();
+
+  return {
+    append(call) {
+      return new Promise<void>((resolve) => {
+        if (queue.length === 0) setImmediate(commitQueue);
+        queue.push({ call, resolve });
+      });
+    },
+    ...delivery,
+    stats: () => ({ ...delivery.counts(), writeErrors, commits }),
+    list: views.list,
+    get: views.get,
+    prune,
+    close() {
+      if (closed) return;
+      if (queue.length > 0) commitQueue();
+      closed = true;
+      clearInterval(pruneTimer);
+      db.close();
+    },
+  };
+}

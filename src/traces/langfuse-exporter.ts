@@ -1,0 +1,108 @@
+// Sends one OTLP/JSON trace request to Langfuse and classifies the answer for the shipper:
+// delivered, worth retrying, or refused (../../shared/contracts/langfuse-otel-attributes.md, "Request-level").
+import { promisify } from 'node:util';
+import { gzip as gzipCallback } from 'node:zlib';
+import { LANGFUSE_SDK_NAME, LANGFUSE_SDK_VERSION } from '@langfuse/core';
+import { Pool } from 'undici';
+import type { Logger } from './logger.ts';
+import type { OtlpTraceRequest } from './langfuse-spans.ts';
+
+const gzip = promisify(gzipCallback);
+
+export interface LangfuseExporterOptions {
+  host: string;
+  publicKey: string;
+  secretKey: string;
+  /** Longest wait for the whole exchange; a stalled Langfuse counts as a retryable failure. */
+  timeoutMs: number;
+  logger: Logger;
+  /** Bodies above this are gzipped. */
+  gzipAboveBytes?: number;
+}
+
+export type ExportResult =
+  | { kind: 'ok' }
+  | { kind: 'retry'; reason: string; retryAfterMs?: number }
+  | { kind: 'rejected'; status: number; reason: string };
+
+export interface LangfuseExporter {
+  send(body: OtlpTraceRequest | string, options?: { signal?: AbortSignal }): Promise<ExportResult>;
+  close(): Promise<void>;
+}
+
+/** Retry-After in seconds or as an HTTP date (RFC 9110 §10.2.3). */
+export function parseRetryAfter(header: string | string[] | undefined, now = Date.now()): number | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (!value) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+export function createLangfuseExporter(options: LangfuseExporterOptions): LangfuseExporter {
+  const endpoint = new URL(`${options.host.replace(/\/+$/, '')}/api/public/otel/v1/traces`);
+  const pool = new Pool(endpoint.origin, {
+    connections: 4,
+    keepAliveTimeout: 30_000,
+    connectTimeout: Math.min(options.timeoutMs, 10_000),
+    headersTimeout: options.timeoutMs,
+    bodyTimeout: options.timeoutMs,
+  });
+  const gzipAbove = options.gzipAboveBytes ?? 64 * 1024;
+  const secrets = [options.secretKey, options.publicKey].filter((key) => key.length > 0);
+  const baseHeaders = {
+    'content-type': 'application/json',
+    authorization: `Basic ${Buffer.from(`${options.publicKey}:${options.secretKey}`).toString('base64')}`,
+    'x-langfuse-sdk-name': LANGFUSE_SDK_NAME,
+    'x-langfuse-sdk-version': LANGFUSE_SDK_VERSION,
+    'x-langfuse-ingestion-version': '4',
+  };
+
+  // Error texts come from the network or from Langfuse; keep them short and free of our keys.
+  function scrub(text: string): string {
+    let clean = text.replace(/\s+/g, ' ').trim().slice(0, 300);
+    for (const secret of secrets) clean = clean.split(secret).join('***');
+    return clean;
+  }
+
+  return {
+    async send(body, sendOptions = {}) {
+      const json = typeof body === 'string' ? body : JSON.stringify(body);
+      const raw = Buffer.from(json);
+      const compress = raw.length > gzipAbove;
+      const payload = compress ? await gzip(raw) : raw;
+      const timeout = AbortSignal.timeout(options.timeoutMs);
+      const signal = sendOptions.signal ? AbortSignal.any([timeout, sendOptions.signal]) : timeout;
+      try {
+        const response = await pool.request({
+          method: 'POST',
+          path: endpoint.pathname + endpoint.search,
+          headers: compress ? { ...baseHeaders, 'content-encoding': 'gzip' } : baseHeaders,
+          body: payload,
+          signal,
+        });
+        // Read the whole (small) answer so the socket goes back to the pool.
+        const text = await response.body.text();
+        const status = response.statusCode;
+        if (status >= 200 && status < 300) {
+          if (/"rejectedSpans"\s*:\s*[1-9]/.test(text)) {
+            options.logger.warn({ status, answer: scrub(text) }, 'Langfuse accepted the batch but reported rejected spans');
+          }
+          return { kind: 'ok' };
+        }
+        const reason = `HTTP ${status}${text ? `: ${scrub(text)}` : ''}`;
+        if (status === 408 || status === 429 || status >= 500) {
+          return { kind: 'retry', reason, retryAfterMs: parseRetryAfter(response.headers['retry-after']) };
+        }
+        return { kind: 'rejected', status, reason };
+      } catch (error) {
+        const err = error as { code?: string; name?: string; message?: string };
+        const what = timeout.aborted ? `timed out after ${options.timeoutMs} ms` : err.message ?? String(error);
+        return { kind: 'retry', reason: scrub(`${err.code ?? err.name ?? 'Error'}: ${what}`) };
+      }
+    },
+    // Destroy, not close: by now the shipper has stopped, and a stalled request must not hold shutdown.
+    close: () => pool.destroy(),
+  };
+}

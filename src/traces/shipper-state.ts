@@ -1,0 +1,52 @@
+// What /health shows about trace delivery: the journal's backlog plus the shipper's own counters.
+import type { JournalStats } from './journal.ts';
+
+export type ShipperStatus = 'ok' | 'retrying' | 'rejected' | 'idle';
+
+export interface ShipperState {
+  /** Undelivered rows (pending plus rejected). */
+  backlog: number;
+  oldestUndeliveredAgeSeconds: number;
+  lastError?: string;
+  lastErrorAt?: string;
+  lastDeliveredAt?: string;
+  /** Rows delivered by this process. */
+  delivered: number;
+  /** Failed attempts that will be retried (this process). */
+  retries: number;
+  /** Rows Langfuse refused; retried after a restart. */
+  rejected: number;
+  /** Undelivered rows dropped to keep the journal under its size limit (ever). */
+  dropped: number;
+  /** Records that could not be written to the journal (this process). */
+  writeErrors: number;
+  status: ShipperStatus;
+}
+
+export interface ShipperRuntime {
+  paused: boolean;
+  failures: number;
+  delivered: number;
+  retries: number;
+  lastError?: { message: string; at: number };
+  lastDeliveredAt?: number;
+}
+
+export function shipperState(stats: JournalStats, runtime: ShipperRuntime, now: number): ShipperState {
+  const pending = stats.backlog - stats.rejected;
+  const age = stats.oldestUndeliveredAt === undefined ? 0 : Math.max(0, (now - stats.oldestUndeliveredAt) / 1000);
+  const status: ShipperStatus = runtime.paused ? 'rejected' : runtime.failures > 0 ? 'retrying' : pending === 0 ? 'idle' : 'ok';
+  const { lastError, lastDeliveredAt } = runtime;
+  return {
+    backlog: stats.backlog,
+    oldestUndeliveredAgeSeconds: Math.round(age),
+    ...(lastError ? { lastError: lastError.message, lastErrorAt: new Date(lastError.at).toISOString() } : {}),
+    ...(lastDeliveredAt === undefined ? {} : { lastDeliveredAt: new Date(lastDeliveredAt).toISOString() }),
+    delivered: runtime.delivered,
+    retries: runtime.retries,
+    rejected: stats.rejected,
+    dropped: stats.dropped,
+    writeErrors: stats.writeErrors,
+    status,
+  };
+}

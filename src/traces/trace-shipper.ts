@@ -1,0 +1,218 @@
+// The background shipper: sends the journal's undelivered calls to Langfuse, one request at a time,
+// retrying transient failures forever with capped, jittered backoff, off the request path.
+import type { Journal, JournalStats, PendingRow } from './journal.ts';
+import type { LangfuseExporter } from './langfuse-exporter.ts';
+import type { SpanOptions } from './langfuse-spans.ts';
+import type { Logger } from './logger.ts';
+import { createBatchDelivery } from './deliver-batch.ts';
+import type { BatchOutcome } from './deliver-batch.ts';
+import { backoffDelay } from './backoff-delay.ts';
+import type { BackoffSettings } from './backoff-delay.ts';
+import { shipperState } from './shipper-state.ts';
+import type { ShipperRuntime, ShipperState } from './shipper-state.ts';
+
+export type { ShipperState, ShipperStatus } from './shipper-state.ts';
+
+export interface TraceShipperOptions {
+  journal: Pick<Journal, 'pending' | 'markDelivered' | 'markFailed' | 'markRejected' | 'stats'>;
+  exporter: Pick<LangfuseExporter, 'send'>;
+  logger: Logger;
+  spanOptions: SpanOptions;
+  batchSize?: number;
+  maxBatchBytes?: number;
+  /** How often to look at the journal when nothing notified us. */
+  idleDelayMs?: number;
+  /** How long `notify()` waits, so calls finishing together share a request. */
+  notifyDelayMs?: number;
+  backoff?: Partial<BackoffSettings>;
+  random?: () => number;
+  now?: () => number;
+}
+
+export interface TraceShipper {
+  start(): void;
+  notify(): void;
+  /** Sends what it can before the time is up, then stops; what is left ships after the next start. */
+  flush(timeoutMs: number): Promise<{ remaining?: number }>;
+  stop(): Promise<void>;
+  state(): ShipperState;
+}
+
+export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
+  const { journal, logger } = options;
+  const now = options.now ?? Date.now;
+  const random = options.random ?? Math.random;
+  const batchSize = options.batchSize ?? 200;
+  const maxBatchBytes = options.maxBatchBytes ?? 1024 * 1024;
+  const idleDelayMs = options.idleDelayMs ?? 5000;
+  const notifyDelayMs = options.notifyDelayMs ?? 50;
+  const backoff = { baseMs: 500, maxMs: 60_000, maxRetryAfterMs: 300_000, ...options.backoff };
+  const systemicRejection = 4;
+
+  let stopped = true;
+  const runtime: ShipperRuntime = { paused: false, failures: 0, delivered: 0, retries: 0 };
+  let running: Promise<number> | undefined;
+  let again = false;
+  let timer: NodeJS.Timeout | undefined;
+  let timerAt = Infinity;
+  let abort = new AbortController();
+  const loggedKinds = new Set<string>();
+
+  const deliverBatch = createBatchDelivery({
+    ...options,
+    onRejected(result, rows) {
+      runtime.lastError = { message: result.reason, at: now() };
+      const kind = `${result.status} ${result.reason.slice(0, 60).replace(/\d+/g, '#')}`;
+      if (loggedKinds.has(kind)) return;
+      loggedKinds.add(kind);
+      logger.error({ status: result.status, reason: result.reason, rows },
+        'Langfuse refused trace records: they are kept, counted on /health and retried after a restart');
+    },
+  });
+
+  function nextBatch(): PendingRow[] {
+    const rows = journal.pending(batchSize);
+    let bytes = 0;
+    const index = rows.findIndex((row, i) => (bytes += row.bytes) > maxBatchBytes && i > 0);
+    return index === -1 ? rows : rows.slice(0, index);
+  }
+
+  function failed(reason: string, retryAfterMs?: number): number {
+    runtime.failures += 1;
+    runtime.retries += 1;
+    runtime.lastError = { message: reason, at: now() };
+    if (runtime.failures === 1 || runtime.failures % 20 === 0) logger.warn({ reason, failures: runtime.failures }, 'Langfuse delivery failed; retrying');
+    return backoffDelay(runtime.failures, backoff, random, retryAfterMs);
+  }
+
+  function settle(outcome: BatchOutcome): number {
+    runtime.delivered += outcome.delivered;
+    if (outcome.delivered > 0) runtime.lastDeliveredAt = now();
+    if (outcome.kind === 'retry') return failed(outcome.reason, outcome.retryAfterMs);
+    if (outcome.kind === 'unauthorized') {
+      runtime.paused = true;
+      runtime.lastError = { message: outcome.reason, at: now() };
+      logger.error({ status: outcome.status, reason: outcome.reason },
+        'Langfuse refused the keys: check LANGFUSE_PUBLIC_KEY/LANGFUSE_SECRET_KEY, the backlog is kept and sent after a restart');
+      return Infinity;
+    }
+    // Every row of a sizeable batch refused one by one: the problem is not in the rows, and
+    // bisecting the rest of the backlog would only hammer Langfuse with doomed requests.
+    if (outcome.delivered === 0 && outcome.rejected >= systemicRejection) {
+      runtime.paused = true;
+      logger.error({ rows: outcome.rejected, reason: runtime.lastError?.message },
+        'Langfuse refuses every trace record: shipping paused until a restart, the backlog is kept');
+      return Infinity;
+    }
+    if (runtime.failures > 0) logger.info({ failures: runtime.failures }, 'Langfuse delivery recovered');
+    runtime.failures = 0;
+    return 0;
+  }
+
+  // /health and shutdown must answer even if the journal cannot be read.
+  function safeStats(): JournalStats | undefined {
+    try {
+      return journal.stats();
+    } catch (error) {
+      runtime.lastError = { message: `journal unreadable: ${String(error)}`, at: now() };
+      return undefined;
+    }
+  }
+
+  /** One step: send the oldest batch; returns how long to wait before the next step. */
+  async function step(): Promise<number> {
+    const rows = nextBatch();
+    if (rows.length === 0) return idleDelayMs;
+    return settle(await deliverBatch(rows, abort.signal));
+  }
+
+  function cancelTimer() {
+    clearTimeout(timer);
+    timer = undefined;
+    timerAt = Infinity;
+  }
+
+  function schedule(delayMs: number) {
+    if (stopped || runtime.paused || !Number.isFinite(delayMs)) return;
+    const at = now() + delayMs;
+    if (timer && timerAt <= at) return;
+    clearTimeout(timer);
+    timerAt = at;
+    timer = setTimeout(() => {
+      timer = undefined;
+      timerAt = Infinity;
+      void cycle();
+    }, delayMs);
+    timer.unref();
+  }
+
+  async function guardedStep(): Promise<number> {
+    try {
+      return await step();
+    } catch (error) {
+      logger.error({ err: error }, 'trace shipper step failed');
+      return failed(`shipper error: ${String(error)}`);
+    }
+  }
+
+  async function cycle(): Promise<void> {
+    if (running) {
+      again = true;
+      return;
+    }
+    again = false;
+    running = guardedStep();
+    const next = await running;
+    running = undefined;
+    // A notify() that arrived during the step must not wait for the idle poll.
+    schedule(again && runtime.failures === 0 ? Math.min(next, notifyDelayMs) : next);
+  }
+
+  return {
+    start() {
+      if (!stopped) return;
+      stopped = false;
+      abort = new AbortController();
+      schedule(0);
+    },
+    notify() {
+      if (runtime.failures === 0) schedule(notifyDelayMs);
+    },
+    async flush(timeoutMs) {
+      const deadline = now() + timeoutMs;
+      cancelTimer();
+      const wasStopped = stopped;
+      stopped = true;
+      // At the deadline, the request in flight is abandoned; its rows stay pending.
+      const deadlineTimer = setTimeout(() => abort.abort(), timeoutMs);
+      deadlineTimer.unref();
+      try {
+        if (running) await running;
+        while (!wasStopped && !runtime.paused && now() < deadline && !abort.signal.aborted) {
+          const rows = nextBatch();
+          if (rows.length === 0) break;
+          const wait = settle(await deliverBatch(rows, abort.signal));
+          if (runtime.paused) break;
+          if (wait > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(wait, Math.max(0, deadline - now()))));
+        }
+      } catch (error) {
+        logger.error({ err: error }, 'trace shipper flush failed');
+      } finally {
+        clearTimeout(deadlineTimer);
+        abort.abort();
+      }
+      const stats = safeStats();
+      return { remaining: stats ? stats.backlog - stats.rejected : undefined };
+    },
+    async stop() {
+      stopped = true;
+      cancelTimer();
+      abort.abort();
+      if (running) await running;
+    },
+    state() {
+      const stats = safeStats() ?? { total: 0, backlog: 0, rejected: 0, dropped: 0, writeErrors: 0, commits: 0 };
+      return shipperState(stats, runtime, now());
+    },
+  };
+}

@@ -1,0 +1,151 @@
+// Errors: upstream ones pass through unchanged; the gateway's own are OpenAI-shaped with the right status.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { startFakeOpenRouter } from './fakes/fake-openrouter.ts';
+import type { FakeOpenRouter } from './fakes/fake-openrouter.ts';
+import { startGateway } from './support/gateway.ts';
+import type { TestGateway } from './support/gateway.ts';
+import { post } from './support/http.ts';
+
+const chat = (model: string, extra: Record<string, unknown> = {}) => ({ model, messages: [{ role: 'user', content: 'Hi' }], ...extra });
+
+function assertOpenAIError(body: string, code: string) {
+  const parsed = JSON.parse(body);
+  assert.deepEqual(Object.keys(parsed), ['error']);
+  assert.equal(parsed.error.code, code);
+  assert.equal(typeof parsed.error.message, 'string');
+  assert.equal(typeof parsed.error.type, 'string');
+}
+
+/** A loopback port with nothing listening. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe('errors', () => {
+  let upstream: FakeOpenRouter;
+  let gateway: TestGateway;
+  let auth: Record<string, string>;
+
+  before(async () => {
+    upstream = await startFakeOpenRouter();
+    gateway = await startGateway({ OPENROUTER_BASE_URL: upstream.url, UPSTREAM_TIMEOUT_S: '0.5', BODY_LIMIT_MB: '1' });
+    auth = { authorization: `Bearer ${gateway.key}` };
+  });
+  after(async () => {
+    await gateway.close();
+    await upstream.close();
+  });
+
+  for (const status of [400, 401, 402, 403, 404, 408, 413, 422, 429, 500, 502, 503, 524, 529]) {
+    it(`passes an upstream ${status} through with its body unchanged`, async () => {
+      upstream.reset();
+      const response = await post(`${gateway.url}/chat/completions`, chat(`fake/status:${status}`), auth);
+      assert.equal(response.status, status);
+      const body = JSON.parse(response.body);
+      assert.equal(body.error.code, status);
+      assert.ok(response.headers['x-generation-id'], 'upstream headers pass through');
+      if (status === 429) {
+        assert.equal(response.headers['retry-after'], '1');
+        assert.equal(response.headers['x-ratelimit-limit'], '20');
+        assert.equal(response.headers['x-ratelimit-remaining'], '0');
+      }
+      if (status === 503) assert.equal(response.headers['retry-after'], '2');
+    });
+  }
+
+  it('passes the availability error body (no code) through', async () => {
+    const response = await post(`${gateway.url}/chat/completions`, chat('fake/availability'), auth);
+    assert.equal(response.status, 503);
+    assert.equal(JSON.parse(response.body).error.availability.code, 'no_endpoints');
+  });
+
+  it('passes a 200 body that carries an error through intact', async () => {
+    const response = await post(`${gateway.url}/chat/completions`, chat('fake/error-200'), auth);
+    assert.equal(response.status, 200);
+    assert.equal(JSON.parse(response.body).error.code, 502);
+    const call = gateway.calls.at(-1);
+    assert.equal(call?.outcome, 'upstream_error');
+    assert.equal(call?.level, 'ERROR');
+  });
+
+  it('keeps the leading newline heartbeats of a non-streaming body', async () => {
+    const response = await post(`${gateway.url}/chat/completions`, chat('fake/heartbeat:3'), auth);
+    assert.equal(response.status, 200);
+    assert.match(String(response.headers['content-type']), /application\/json/);
+    assert.ok(response.body.startsWith('\n\n\n{'), JSON.stringify(response.body.slice(0, 10)));
+    assert.equal(JSON.parse(response.body).choices[0].message.content, 'Hello from fake OpenRouter');
+  });
+
+  it('answers 504 when the upstream sends no headers in time', async () => {
+    const response = await post(`${gateway.url}/chat/completions`, chat('fake/stall-headers'), auth);
+    assert.equal(response.status, 504);
+    assertOpenAIError(response.body, 'upstream_timeout');
+  });
+
+  it('answers 502 when the upstream resets the connection before answering', async () => {
+    const response = await post(`${gateway.url}/chat/completions`, chat('fake/reset'), auth);
+    assert.equal(response.status, 502);
+    assertOpenAIError(response.body, 'upstream_connection_lost');
+  });
+
+  it('answers 502 (not half a JSON) when a non-streaming body is cut', async () => {
+    const response = await post(`${gateway.url}/chat/completions`, chat('fake/drop'), auth);
+    assert.equal(response.status, 502);
+    assertOpenAIError(response.body, 'upstream_connection_lost');
+  });
+
+  it('answers 400 for malformed JSON', async () => {
+    const response = await post(`${gateway.url}/chat/completions`, '{"model": "x", ', auth);
+    assert.equal(response.status, 400);
+    assertOpenAIError(response.body, 'invalid_json');
+  });
+
+  it('answers 400 for a body that is not a JSON object', async () => {
+    const response = await post(`${gateway.url}/chat/completions`, '[1,2]', auth);
+    assert.equal(response.status, 400);
+    assertOpenAIError(response.body, 'invalid_request');
+  });
+
+  it('answers 413 for a body over the limit', async () => {
+    const response = await post(`${gateway.url}/chat/completions`, chat('m', { padding: 'x'.repeat(1_100_000) }), auth);
+    assert.equal(response.status, 413);
+    assertOpenAIError(response.body, 'request_too_large');
+  });
+
+  it('answers an OpenAI-shaped 404 for unknown paths', async () => {
+    const response = await post(`${gateway.url}/v1/nope`, {}, auth);
+    assert.equal(response.status, 404);
+    assertOpenAIError(response.body, 'not_found');
+  });
+
+  it('answers 502 when the upstream is unreachable', async () => {
+    const port = await closedPort();
+    const offline = await startGateway({ OPENROUTER_BASE_URL: `http://127.0.0.1:${port}/api/v1` });
+    try {
+      const response = await post(`${offline.url}/chat/completions`, chat('m'), { authorization: `Bearer ${offline.key}` });
+      assert.equal(response.status, 502);
+      assertOpenAIError(response.body, 'upstream_unreachable');
+      assert.match(JSON.parse(response.body).error.message, /OPENROUTER_BASE_URL/);
+    } finally {
+      await offline.close();
+    }
+  });
+
+  it('answers 503 saying how to fix it when no OpenRouter key is configured', async () => {
+    const keyless = await startGateway({ OPENROUTER_BASE_URL: upstream.url, OPENROUTER_API_KEY: '' });
+    try {
+      const response = await post(`${keyless.url}/v1/chat/completions`, chat('m'), { 'x-api-key': keyless.key });
+      assert.equal(response.status, 503);
+      assertOpenAIError(response.body, 'upstream_not_configured');
+      assert.match(JSON.parse(response.body).error.message, /OPENROUTER_API_KEY/);
+    } finally {
+      await keyless.close();
+    }
+  });
+});

@@ -1,0 +1,100 @@
+// SSE goes through chunk by chunk, never buffered; failures end the stream cleanly; a client that leaves
+// stops the upstream at once.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { startFakeOpenRouter } from './fakes/fake-openrouter.ts';
+import type { FakeOpenRouter } from './fakes/fake-openrouter.ts';
+import { startGateway } from './support/gateway.ts';
+import type { TestGateway } from './support/gateway.ts';
+import { post, sseData } from './support/http.ts';
+
+describe('streaming through the gateway', () => {
+  let upstream: FakeOpenRouter;
+  let gateway: TestGateway;
+  let auth: Record<string, string>;
+  const chat = (model: string, extra: Record<string, unknown> = {}) => ({ model, stream: true, messages: [{ role: 'user', content: 'Hi' }], ...extra });
+
+  before(async () => {
+    upstream = await startFakeOpenRouter();
+    gateway = await startGateway({ OPENROUTER_BASE_URL: upstream.url, STREAM_IDLE_TIMEOUT_S: '1' });
+    auth = { authorization: `Bearer ${gateway.key}` };
+  });
+  after(async () => {
+    await gateway.close();
+    await upstream.close();
+  });
+
+  it('forwards a stream chunk before the upstream ends', async () => {
+    const response = await post(`${gateway.url}/v1/chat/completions`, chat('fake/pause:300'), auth);
+    assert.equal(response.status, 200);
+    assert.match(String(response.headers['content-type']), /text\/event-stream/);
+    const firstContent = response.chunks.find((chunk) => chunk.text.includes('"content":"Hello"'));
+    assert.ok(firstContent, 'the first content chunk arrived');
+    // The upstream pauses 300 ms before every later chunk: the first one must arrive well before the end.
+    assert.ok(response.endedAt - firstContent.at > 600, `first chunk came ${Math.round(response.endedAt - firstContent.at)} ms before the end`);
+    assert.ok(response.chunks.length >= 5, 'several separate chunks reached the client');
+  });
+
+  it('keeps comment lines as comments, the usage chunk and [DONE]', async () => {
+    const response = await post(`${gateway.url}/chat/completions`, chat('openai/gpt-4o-mini'), auth);
+    assert.match(response.body, /^: OPENROUTER PROCESSING\n\n/m);
+    const data = sseData(response.body);
+    assert.equal(data.at(-1), '[DONE]');
+    const usageChunk = JSON.parse(data.at(-2) ?? '{}');
+    assert.deepEqual(usageChunk.choices, []);
+    assert.equal(usageChunk.usage.total_tokens, 19);
+    for (const payload of data.slice(0, -1)) JSON.parse(payload);
+  });
+
+  it('forwards a mid-stream error chunk unchanged', async () => {
+    const response = await post(`${gateway.url}/chat/completions`, chat('fake/mid-stream-error'), auth);
+    assert.equal(response.status, 200);
+    const errorChunk = sseData(response.body).map((data) => JSON.parse(data)).find((chunk) => chunk.error);
+    assert.deepEqual(errorChunk.error, { code: 502, message: 'Provider disconnected' });
+    assert.equal(errorChunk.choices[0].finish_reason, 'error');
+    const recorded = (await gateway.waitForCalls(3)).at(-1);
+    assert.equal(recorded?.outcome, 'stream_error');
+  });
+
+  it('ends the stream with one OpenAI-shaped error event when the upstream connection drops', async () => {
+    const response = await post(`${gateway.url}/chat/completions`, chat('fake/drop:2'), auth, { timeoutMs: 5000 });
+    const events = sseData(response.body);
+    const last = JSON.parse(events.at(-1) ?? '{}');
+    assert.equal(last.error.code, 'upstream_connection_lost');
+    assert.equal(typeof last.error.message, 'string');
+    assert.equal(last.error.type, 'upstream_error');
+    assert.equal(events.filter((data) => data.includes('"error"')).length, 1);
+  });
+
+  it('ends a stream that goes silent with a timeout error event instead of hanging', async () => {
+    const started = performance.now();
+    const response = await post(`${gateway.url}/chat/completions`, chat('fake/stall-mid'), auth, { timeoutMs: 10_000 });
+    const last = JSON.parse(sseData(response.body).at(-1) ?? '{}');
+    assert.equal(last.error.code, 'upstream_timeout');
+    assert.ok(performance.now() - started < 5000);
+  });
+
+  it('aborts the upstream within 100 ms when the client goes away', async () => {
+    upstream.reset();
+    const abort = upstream.waitForAbort(3000);
+    await post(`${gateway.url}/chat/completions`, chat('fake/slow-stream:50:100'), auth, { abortAfterChunks: 2 });
+    const leftAt = Date.now(); // the fake stamps aborts with Date.now()
+    const seen = await abort;
+    assert.ok(seen.at - leftAt < 100, `upstream saw the abort ${seen.at - leftAt} ms after the client left`);
+  });
+
+  it('aborts the upstream when the client leaves before any answer', async () => {
+    upstream.reset();
+    const abort = upstream.waitForAbort(3000);
+    const controller = new AbortController();
+    const pending = fetch(`${gateway.url}/chat/completions`, {
+      method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(chat('fake/stall-headers')), signal: controller.signal,
+    }).catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const leftAt = Date.now();
+    controller.abort();
+    await pending;
+    const seen = await abort;
+    assert.ok(seen.at - leftAt < 100, `upstream saw the abort ${seen.at - leftAt} ms later`);
+  });
+});

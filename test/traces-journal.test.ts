@@ -1,0 +1,217 @@
+// The durable journal: group commit, durability across reopen, delivery bookkeeping, pruning, viewer queries.
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import type { LlmCall } from '../src/calls/llm-call.ts';
+import { createJournal } from '../src/traces/journal.ts';
+import type { Journal, JournalOptions } from '../src/traces/journal.ts';
+import type { Logger } from '../src/traces/logger.ts';
+
+interface LogEntry { level: string; object: Record<string, unknown>; message: string }
+
+function recordingLogger(entries: LogEntry[] = []): Logger & { entries: LogEntry[] } {
+  const at = (level: string) => (object: Record<string, unknown>, message: string) => { entries.push({ level, object, message }); };
+  return { entries, info: at('info'), warn: at('warn'), error: at('error'), debug: at('debug') };
+}
+
+let counter = 0;
+const epoch = Date.now() - 60_000;
+function call(overrides: Partial<LlmCall> = {}): LlmCall {
+  counter += 1;
+  return {
+    id: counter.toString(16).padStart(32, '0'),
+    endpoint: 'chat.completions',
+    name: 'chat.completions',
+    startTime: epoch + counter,
+    endTime: epoch + 500 + counter,
+    stream: false,
+    requestedModel: 'openai/gpt-4o-mini',
+    model: 'openai/gpt-4o-mini',
+    modelParameters: {},
+    input: [{ role: 'user', content: 'Hi' }],
+    output: { content: 'Hello' },
+    usage: { input: 3, output: 2, total: 5 },
+    cost: 0.0001,
+    tags: [],
+    metadata: {},
+    status: 200,
+    outcome: 'ok',
+    level: 'DEFAULT',
+    ...overrides,
+  };
+}
+
+describe('journal', () => {
+  let dataDir: string;
+  let journal: Journal | undefined;
+  const logger = recordingLogger();
+  const open = (options: Partial<JournalOptions> = {}) => {
+    journal = createJournal({ dataDir, retentionDays: 30, maxBytes: 100 * 1024 * 1024, shipping: true, logger, ...options });
+    return journal;
+  };
+  const countRows = () => {
+    const reader = new DatabaseSync(join(dataDir, 'journal.sqlite'), { readOnly: true });
+    try {
+      return Number((reader.prepare('SELECT COUNT(*) AS n FROM calls').get() as { n: number }).n);
+    } finally {
+      reader.close();
+    }
+  };
+
+  beforeEach(() => {
+    dataDir = mkdtempSync(join(tmpdir(), 'traces-journal-'));
+    logger.entries.length = 0;
+  });
+  afterEach(() => {
+    journal?.close();
+    journal = undefined;
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('commits the appends of one tick in one transaction, and resolves only after COMMIT', async () => {
+    const j = open();
+    const before = j.stats().commits;
+    const calls = Array.from({ length: 100 }, () => call());
+    const appended = calls.map((c) => j.append(c));
+    assert.equal(countRows(), 0, 'nothing is written synchronously');
+    // Another connection sees every row as soon as the first promise resolves.
+    const visibleAtFirstResolve = await appended[0]!.then(() => countRows());
+    assert.equal(visibleAtFirstResolve, 100);
+    await Promise.all(appended);
+    assert.equal(j.stats().commits - before, 1);
+    assert.equal(j.stats().total, 100);
+    assert.deepEqual(j.get(calls[42]!.id)?.call, calls[42]);
+  });
+
+  it('keeps every committed call across close and reopen', async () => {
+    const calls = [call(), call({ stream: true, completionStartTime: epoch + 100.5 }), call()];
+    const first = open();
+    await Promise.all(calls.map((c) => first.append(c)));
+    first.close();
+    const second = open();
+    assert.deepEqual(second.pending(10).map((row) => row.call), calls);
+    assert.equal(second.stats().backlog, 3);
+  });
+
+  it('never rejects an append: a bad record or a closed journal is logged and counted', async () => {
+    const j = open();
+    const good = call();
+    const bad = call({ metadata: { big: 1n as unknown as number } });
+    await Promise.all([j.append(good), j.append(bad)]);
+    assert.equal(j.stats().writeErrors, 1);
+    assert.equal(j.get(good.id)?.delivery, 'pending');
+    j.close();
+    await j.append(call());
+    assert.ok(logger.entries.some((entry) => entry.level === 'error' && /write failed/.test(entry.message)));
+  });
+
+  it('tracks delivery: pending oldest first, delivered, failed attempts, rejected, and reset after a restart', async () => {
+    const j = open();
+    const calls = Array.from({ length: 5 }, () => call());
+    for (const c of calls) await j.append(c);
+    const rows = j.pending(3);
+    assert.deepEqual(rows.map((row) => row.call.id), calls.slice(0, 3).map((c) => c.id));
+    assert.ok(rows.every((row) => row.bytes > 0));
+    const [a, b, c] = rows.map((row) => row.seq) as [number, number, number];
+    j.markFailed([a, b], 'HTTP 503');
+    j.markDelivered([a]);
+    j.markRejected([b], 'HTTP 400: bad span');
+    assert.deepEqual(j.pending(10).map((row) => row.seq)[0], c);
+    assert.equal(j.get(calls[0]!.id)?.delivery, 'delivered');
+    assert.ok(j.get(calls[0]!.id)?.deliveredAt);
+    assert.deepEqual({ ...j.get(calls[1]!.id), call: undefined }, { call: undefined, delivery: 'rejected', attempts: 2, lastError: 'HTTP 400: bad span', deliveredAt: undefined });
+    const stats = j.stats();
+    assert.deepEqual([stats.total, stats.backlog, stats.rejected], [5, 4, 1]);
+    assert.equal(stats.oldestUndeliveredAt, calls[1]!.startTime);
+    assert.equal(j.resetRejected(), 1);
+    assert.equal(j.get(calls[1]!.id)?.delivery, 'pending');
+  });
+
+  it('stores rows as local when shipping is off', async () => {
+    const j = open({ shipping: false });
+    await j.append(call());
+    assert.deepEqual(j.pending(10), []);
+    assert.equal(j.stats().backlog, 0);
+    assert.equal(j.list({ limit: 10 }).items[0]?.delivery, 'local');
+  });
+
+  it('prunes delivered and local rows past retention, never undelivered ones', async () => {
+    let now = Date.now();
+    const j = open({ now: () => now, retentionDays: 1 });
+    const old = [call(), call(), call()];
+    for (const c of old) await j.append(c);
+    const [delivered] = j.pending(1);
+    j.markDelivered([delivered!.seq]);
+    now += 2 * 86_400_000;
+    const fresh = call({ startTime: now - 1000, endTime: now });
+    await j.append(fresh);
+    j.markDelivered([j.pending(10).at(-1)!.seq]);
+    assert.equal(j.prune().expired, 1);
+    assert.deepEqual(j.list({ limit: 10 }).items.map((item) => item.id), [fresh.id, old[2]!.id, old[1]!.id]);
+  });
+
+  it('over the size limit, drops delivered rows first, then the oldest undelivered, counting them', async () => {
+    const padding = 'x'.repeat(4000);
+    const j = open({ maxBytes: 400 * 1024 });
+    const calls = Array.from({ length: 150 }, () => call({ input: [{ role: 'user', content: padding }] }));
+    await Promise.all(calls.map((c) => j.append(c)));
+    // The newest 40 are delivered: they go before any undelivered row does.
+    j.markDelivered(j.pending(1000).slice(-40).map((row) => row.seq));
+    const result = j.prune();
+    assert.equal(result.evicted, 40);
+    assert.ok(result.droppedUndelivered > 0);
+    const stats = j.stats();
+    assert.equal(stats.dropped, result.droppedUndelivered);
+    assert.equal(stats.total, 110 - result.droppedUndelivered);
+    // The survivors are the newest undelivered calls.
+    assert.deepEqual(j.pending(1000).map((row) => row.call.id), calls.slice(result.droppedUndelivered, 110).map((c) => c.id));
+    assert.ok(logger.entries.some((entry) => entry.level === 'error' && entry.object.dropped === result.droppedUndelivered));
+    j.close();
+    assert.equal(open({ maxBytes: 400 * 1024 }).stats().dropped, result.droppedUndelivered, 'the dropped count survives a restart');
+  });
+
+  it('does not touch undelivered rows when dropping delivered ones is enough', async () => {
+    const padding = 'x'.repeat(4000);
+    const j = open({ maxBytes: 400 * 1024 });
+    await Promise.all(Array.from({ length: 150 }, () => j.append(call({ input: [{ role: 'user', content: padding }] }))));
+    j.markDelivered(j.pending(1000).slice(0, 100).map((row) => row.seq));
+    const result = j.prune();
+    assert.equal(result.droppedUndelivered, 0);
+    assert.ok(result.evicted > 0 && result.evicted <= 100);
+    assert.equal(j.stats().backlog, 50);
+    assert.equal(j.stats().dropped, 0);
+  });
+
+  it('lists newest first with filters and pages, and gets one call with its delivery state', async () => {
+    const j = open();
+    const calls = [
+      call({ sessionId: 's1', userId: 'u1' }),
+      call({ sessionId: 's1', model: 'anthropic/claude', status: 502, outcome: 'upstream_error', level: 'ERROR' }),
+      call({ sessionId: 's2', userId: 'u1', completionStartTime: undefined }),
+      call({ sessionId: 's1', userId: 'u2', stream: true }),
+    ];
+    for (const c of calls) await j.append(c);
+    const ids = (items: { id: string }[]) => items.map((item) => item.id);
+    assert.deepEqual(ids(j.list({ limit: 10 }).items), calls.map((c) => c.id).reverse());
+    assert.deepEqual(ids(j.list({ session: 's1', limit: 10 }).items), [calls[3]!.id, calls[1]!.id, calls[0]!.id]);
+    assert.deepEqual(ids(j.list({ user: 'u1', limit: 10 }).items), [calls[2]!.id, calls[0]!.id]);
+    assert.deepEqual(ids(j.list({ model: 'anthropic/claude', limit: 10 }).items), [calls[1]!.id]);
+    assert.deepEqual(ids(j.list({ status: 'error', limit: 10 }).items), [calls[1]!.id]);
+    assert.deepEqual(ids(j.list({ status: 502, limit: 10 }).items), [calls[1]!.id]);
+    assert.equal(j.list({ status: 'ok', limit: 10 }).items.length, 3);
+    const page1 = j.list({ limit: 3 });
+    assert.equal(page1.items.length, 3);
+    assert.ok(page1.nextBefore !== undefined);
+    const page2 = j.list({ limit: 3, before: page1.nextBefore });
+    assert.deepEqual(ids(page2.items), [calls[0]!.id]);
+    assert.equal(page2.nextBefore, undefined);
+    const summary = page1.items[0]!;
+    assert.equal(summary.latencyMs, 500);
+    assert.equal(summary.totalTokens, 5);
+    assert.equal(summary.delivery, 'pending');
+    assert.equal(j.get('ffffffffffffffffffffffffffffffff'), undefined);
+  });
+});

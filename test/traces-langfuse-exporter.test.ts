@@ -1,0 +1,124 @@
+// The Langfuse exporter: request headers, gzip for large bodies, and how each answer is classified.
+import { after, before, beforeEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { LANGFUSE_SDK_VERSION } from '@langfuse/core';
+import type { LlmCall } from '../src/calls/llm-call.ts';
+import { createLangfuseExporter, parseRetryAfter } from '../src/traces/langfuse-exporter.ts';
+import type { LangfuseExporter } from '../src/traces/langfuse-exporter.ts';
+import { toOtlpRequest } from '../src/traces/langfuse-spans.ts';
+import type { Logger } from '../src/traces/logger.ts';
+import { startFakeLangfuse } from './fakes/fake-langfuse.ts';
+import type { FakeLangfuse } from './fakes/fake-langfuse.ts';
+
+const silent: Logger = { info() {}, warn() {}, error() {}, debug() {} };
+const spanOptions = { serviceName: 'llm-trace-gateway', serviceVersion: '0.1.0' };
+
+function call(index: number, content = 'Hi'): LlmCall {
+  return {
+    id: (index + 1).toString(16).padStart(32, 'a'),
+    endpoint: 'chat.completions', name: 'chat.completions',
+    startTime: Date.now() - 1000, endTime: Date.now(), stream: false,
+    requestedModel: 'openai/gpt-4o-mini', modelParameters: {},
+    input: [{ role: 'user', content }], output: { content: 'Hello' },
+    tags: [], metadata: {}, status: 200, outcome: 'ok', level: 'DEFAULT',
+  };
+}
+
+describe('langfuse exporter', () => {
+  let fake: FakeLangfuse;
+  let exporter: LangfuseExporter;
+  const exporters: LangfuseExporter[] = [];
+  const make = (overrides: { publicKey?: string; secretKey?: string; timeoutMs?: number; host?: string } = {}) => {
+    const created = createLangfuseExporter({
+      host: fake.url, publicKey: fake.publicKey, secretKey: fake.secretKey, timeoutMs: 2000, logger: silent, ...overrides,
+    });
+    exporters.push(created);
+    return created;
+  };
+
+  before(async () => {
+    fake = await startFakeLangfuse({ publicKey: 'pk-lf-test', secretKey: 'sk-lf-test-secret-value' });
+    exporter = make();
+  });
+  beforeEach(() => fake.reset());
+  after(async () => {
+    await Promise.all(exporters.map((created) => created.close()));
+    await fake.close();
+  });
+
+  it('posts OTLP/JSON with Basic auth and the SDK headers, uncompressed when small', async () => {
+    assert.deepEqual(await exporter.send(toOtlpRequest([call(1)], spanOptions)), { kind: 'ok' });
+    const headers = fake.acceptedRequests[0]?.headers;
+    assert.equal(headers?.authorization, `Basic ${Buffer.from('pk-lf-test:sk-lf-test-secret-value').toString('base64')}`);
+    assert.equal(headers?.['content-type'], 'application/json');
+    assert.equal(headers?.['x-langfuse-sdk-name'], 'javascript');
+    assert.equal(headers?.['x-langfuse-sdk-version'], LANGFUSE_SDK_VERSION);
+    assert.equal(headers?.['x-langfuse-ingestion-version'], '4');
+    assert.equal(headers?.['content-encoding'], undefined);
+    assert.equal(fake.traces().length, 1);
+  });
+
+  it('gzips a large body', async () => {
+    const calls = Array.from({ length: 30 }, (_, i) => call(i, 'x'.repeat(5000)));
+    assert.deepEqual(await exporter.send(JSON.stringify(toOtlpRequest(calls, spanOptions))), { kind: 'ok' });
+    assert.equal(fake.acceptedRequests[0]?.headers['content-encoding'], 'gzip');
+    assert.equal(fake.traces().length, 30);
+  });
+
+  it('asks for a retry on 503, on 429 (with its Retry-After) and on a reset connection', async () => {
+    const body = toOtlpRequest([call(1)], spanOptions);
+    fake.setMode('503');
+    const unavailable = await exporter.send(body);
+    assert.equal(unavailable.kind, 'retry');
+    assert.match(unavailable.kind === 'retry' ? unavailable.reason : '', /HTTP 503/);
+    fake.setMode('429');
+    assert.deepEqual({ ...(await exporter.send(body)), reason: undefined }, { kind: 'retry', reason: undefined, retryAfterMs: 1000 });
+    fake.setMode('reset');
+    assert.equal((await exporter.send(body)).kind, 'retry');
+    fake.setMode('ok');
+    assert.equal((await exporter.send(body)).kind, 'ok');
+  });
+
+  it('gives up on a stalled request after its time-out, or at once when aborted', async () => {
+    const quick = make({ timeoutMs: 200 });
+    fake.setMode('stall');
+    let started = performance.now();
+    const stalled = await quick.send(toOtlpRequest([call(1)], spanOptions));
+    assert.equal(stalled.kind, 'retry');
+    assert.match(stalled.kind === 'retry' ? stalled.reason : '', /timed out after 200 ms/);
+    assert.ok(performance.now() - started < 1500);
+    const controller = new AbortController();
+    started = performance.now();
+    setTimeout(() => controller.abort(), 50);
+    assert.equal((await exporter.send(toOtlpRequest([call(2)], spanOptions), { signal: controller.signal })).kind, 'retry');
+    assert.ok(performance.now() - started < 1000);
+    fake.setMode('ok');
+  });
+
+  it('reports wrong keys and refused payloads as rejected, without the keys in the reason', async () => {
+    const wrong = make({ publicKey: 'pk-lf-wrong', secretKey: 'sk-lf-wrong-secret' });
+    const refused = await wrong.send(toOtlpRequest([call(1)], spanOptions));
+    assert.equal(refused.kind, 'rejected');
+    assert.equal(refused.kind === 'rejected' && refused.status, 401);
+    assert.doesNotMatch(JSON.stringify(refused), /sk-lf-wrong-secret|pk-lf-wrong/);
+    const invalid = await exporter.send('{"resourceSpans": "nope"}');
+    assert.equal(invalid.kind === 'rejected' && invalid.status, 400);
+  });
+
+  it('asks for a retry when Langfuse cannot be reached', async () => {
+    await fake.stop();
+    try {
+      const result = await make().send(toOtlpRequest([call(1)], spanOptions));
+      assert.equal(result.kind, 'retry');
+    } finally {
+      await fake.restart();
+    }
+  });
+
+  it('reads Retry-After as seconds or as an HTTP date', () => {
+    assert.equal(parseRetryAfter('2'), 2000);
+    assert.equal(parseRetryAfter('Fri, 27 Nov 2026 01:00:10 GMT', Date.parse('2026-11-27T01:00:00Z')), 10_000);
+    assert.equal(parseRetryAfter(undefined), undefined);
+    assert.equal(parseRetryAfter('soon'), undefined);
+  });
+});

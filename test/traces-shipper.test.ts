@@ -1,0 +1,264 @@
+// The background shipper against the fake Langfuse: exact fields arrive, failures are retried or
+// kept, nothing is lost or duplicated, and a slow Langfuse never slows recording.
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { LlmCall } from '../src/calls/llm-call.ts';
+import { createJournal } from '../src/traces/journal.ts';
+import type { Journal } from '../src/traces/journal.ts';
+import { createLangfuseExporter } from '../src/traces/langfuse-exporter.ts';
+import type { LangfuseExporter } from '../src/traces/langfuse-exporter.ts';
+import type { Logger } from '../src/traces/logger.ts';
+import { createTraceShipper } from '../src/traces/trace-shipper.ts';
+import type { TraceShipper } from '../src/traces/trace-shipper.ts';
+import { startFakeLangfuse } from './fakes/fake-langfuse.ts';
+import type { FakeLangfuse } from './fakes/fake-langfuse.ts';
+
+interface LogEntry { level: string; object: Record<string, unknown>; message: string }
+const entries: LogEntry[] = [];
+const at = (level: string) => (object: Record<string, unknown>, message: string) => { entries.push({ level, object, message }); };
+const logger: Logger = { info: at('info'), warn: at('warn'), error: at('error'), debug: at('debug') };
+
+let counter = 0;
+function call(overrides: Partial<LlmCall> = {}): LlmCall {
+  counter += 1;
+  const start = Date.now() - 2000;
+  return {
+    id: counter.toString(16).padStart(32, 'c'),
+    endpoint: 'chat.completions', name: 'chat.completions',
+    startTime: start, endTime: start + 1500.25, stream: false,
+    requestedModel: 'openai/gpt-4o-mini', model: 'openai/gpt-4o-mini', provider: 'OpenAI', generationId: `gen-${counter}`,
+    modelParameters: { temperature: 0.5 }, input: [{ role: 'user', content: `question ${counter}` }],
+    output: { content: `answer ${counter}` }, usage: { input: 10, output: 4, total: 14 }, cost: 0.0002,
+    tags: [], metadata: {}, status: 200, outcome: 'ok', level: 'DEFAULT',
+    ...overrides,
+  };
+}
+
+async function until(condition: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe('trace shipper', () => {
+  let dataDir: string;
+  let fake: FakeLangfuse;
+  let journal: Journal;
+  let exporter: LangfuseExporter;
+  let shipper: TraceShipper;
+  const started: Array<{ exporter: LangfuseExporter; shipper: TraceShipper }> = [];
+
+  function startShipper(options: { timeoutMs?: number; secretKey?: string; batchSize?: number } = {}) {
+    exporter = createLangfuseExporter({
+      host: fake.url, publicKey: fake.publicKey, secretKey: options.secretKey ?? fake.secretKey, timeoutMs: options.timeoutMs ?? 2000, logger,
+    });
+    shipper = createTraceShipper({
+      journal, exporter, logger,
+      spanOptions: { serviceName: 'llm-trace-gateway', serviceVersion: '0.1.0', environment: 'test', release: 'r42' },
+      batchSize: options.batchSize ?? 200, idleDelayMs: 50, notifyDelayMs: 5, backoff: { baseMs: 20, maxMs: 200 },
+    });
+    started.push({ exporter, shipper });
+    shipper.start();
+  }
+  async function record(c: LlmCall) {
+    await journal.append(c);
+    shipper.notify();
+  }
+
+  beforeEach(async () => {
+    entries.length = 0;
+    dataDir = mkdtempSync(join(tmpdir(), 'traces-shipper-'));
+    fake = await startFakeLangfuse({ publicKey: 'pk-lf-ship', secretKey: 'sk-lf-ship-secret' });
+    journal = createJournal({ dataDir, retentionDays: 30, maxBytes: 100 * 1024 * 1024, shipping: true, logger });
+  });
+  afterEach(async () => {
+    for (const entry of started.splice(0)) {
+      await entry.shipper.stop();
+      await entry.exporter.close();
+    }
+    journal.close();
+    await fake.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('delivers each call as a Langfuse trace with the mapped fields', async () => {
+    startShipper();
+    const streamed = call({
+      stream: true, completionStartTime: Date.now() - 1800, sessionId: 'sess-1', userId: 'user-1', tags: ['prod', 'beta'],
+      model: 'openai/gpt-4o-mini-2024-07-18', usage: { input: 100, cachedInput: 60, output: 40, reasoning: 10, total: 140 }, cost: 0.0031,
+      output: { content: 'Sure.', toolCalls: [{ id: 'call_1', type: 'function', function: { name: 'lookup', arguments: '{}' } }] },
+    });
+    const failed = call({ status: 502, outcome: 'upstream_error', level: 'ERROR', statusMessage: 'Upstream 502: provider down', output: undefined, usage: undefined, cost: undefined });
+    await Promise.all([record(streamed), record(failed)]);
+    await fake.waitForTraces(2);
+
+    const trace = fake.trace(streamed.id);
+    assert.ok(trace);
+    assert.deepEqual([trace.name, trace.userId, trace.sessionId, trace.tags, trace.release, trace.environment],
+      ['chat.completions', 'user-1', 'sess-1', ['prod', 'beta'], 'r42', 'test']);
+    assert.equal(trace.metadata.generation_id, streamed.generationId);
+    assert.equal(trace.metadata.requested_model, 'openai/gpt-4o-mini');
+    assert.equal(trace.observations.length, 1);
+    const generation = trace.observations[0]!;
+    assert.equal(generation.type, 'generation');
+    assert.equal(generation.model, 'openai/gpt-4o-mini-2024-07-18');
+    assert.deepEqual(generation.modelParameters, { temperature: 0.5 });
+    assert.deepEqual(generation.input, streamed.input);
+    assert.deepEqual(generation.output, {
+      role: 'assistant', content: 'Sure.', tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'lookup', arguments: '{}' } }],
+    });
+    assert.deepEqual(generation.usageDetails, { input: 40, input_cached_tokens: 60, output: 30, output_reasoning_tokens: 10, total: 140 });
+    assert.deepEqual(generation.costDetails, { total: 0.0031 });
+    assert.equal(generation.completionStartTime, new Date(streamed.completionStartTime!).toISOString());
+    assert.equal(generation.startTime, new Date(streamed.startTime).toISOString());
+    assert.equal(generation.level, 'DEFAULT');
+    assert.equal(generation.metadata.provider, 'OpenAI');
+    assert.equal(generation.metadata.stream, true);
+
+    const error = fake.trace(failed.id)?.observations[0];
+    assert.equal(error?.level, 'ERROR');
+    assert.equal(error?.statusMessage, 'Upstream 502: provider down');
+    assert.equal(error?.metadata.http_status, 502);
+
+    await until(() => shipper.state().status === 'idle', 2000, 'idle');
+    const state = shipper.state();
+    assert.equal(state.delivered, 2);
+    assert.equal(state.backlog, 0);
+    assert.ok(state.lastDeliveredAt);
+    assert.equal(journal.get(streamed.id)?.delivery, 'delivered');
+  });
+
+  it('keeps retrying through a Langfuse outage and then delivers every call, none missing, none twice', async () => {
+    fake.setMode('503');
+    startShipper({ batchSize: 7 });
+    const calls = Array.from({ length: 30 }, () => call());
+    await Promise.all(calls.map(record));
+    await until(() => (fake.statusCounts[503] ?? 0) >= 4, 5000, 'several 503 answers');
+    const during = shipper.state();
+    assert.equal(during.status, 'retrying');
+    assert.equal(during.backlog, 30);
+    assert.match(during.lastError ?? '', /503/);
+    fake.setMode('ok');
+    await fake.waitForTraces(30, 5000);
+    await until(() => shipper.state().backlog === 0, 2000, 'empty backlog');
+    const traces = fake.traces();
+    assert.deepEqual(traces.map((trace) => trace.id).sort(), calls.map((c) => c.id).sort());
+    assert.ok(traces.every((trace) => trace.observations.length === 1));
+    assert.equal(fake.maxDeliveries(), 1);
+    assert.ok(shipper.state().retries >= 4);
+    assert.equal(shipper.state().status, 'idle');
+  });
+
+  it('waits as long as Retry-After asks after a 429', async () => {
+    fake.setMode('429');
+    startShipper();
+    await record(call());
+    await until(() => fake.requestCount >= 1, 2000, 'the first request');
+    const firstAt = performance.now();
+    fake.setMode('ok');
+    await fake.waitForTraces(1, 4000);
+    assert.ok(performance.now() - firstAt >= 900, 'honoured Retry-After: 1');
+    assert.equal(fake.requestCount, 2);
+  });
+
+  it('pauses on refused keys, keeps the rows, and logs it once', async () => {
+    startShipper({ secretKey: 'sk-lf-wrong-secret' });
+    await record(call());
+    await until(() => shipper.state().status === 'rejected', 3000, 'paused');
+    await record(call());
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(fake.requestCount, 1);
+    const state = shipper.state();
+    assert.equal(state.backlog, 2);
+    assert.match(state.lastError ?? '', /401/);
+    const loud = entries.filter((entry) => /refused the keys/.test(entry.message));
+    assert.equal(loud.length, 1);
+    assert.doesNotMatch(JSON.stringify(entries), /sk-lf-wrong-secret/);
+  });
+
+  it('bisects a refused batch: only the poisoned row is rejected, the others are delivered', async () => {
+    startShipper();
+    // A corrupted record: Langfuse (like the fake) refuses the whole batch over its level.
+    const poisoned = call({ level: 'LOUD' as LlmCall['level'] });
+    const calls = [call(), call(), poisoned, call(), call(), call()];
+    await Promise.all(calls.map(record));
+    await until(() => journal.stats().backlog - journal.stats().rejected === 0, 5000, 'batch settled');
+    assert.deepEqual(fake.traces().map((trace) => trace.id).sort(), calls.filter((c) => c !== poisoned).map((c) => c.id).sort());
+    assert.equal(journal.get(poisoned.id)?.delivery, 'rejected');
+    assert.match(journal.get(poisoned.id)?.lastError ?? '', /HTTP 400/);
+    const state = shipper.state();
+    assert.equal(state.rejected, 1);
+    assert.equal(state.delivered, 5);
+    assert.ok(fake.rejections.every((rejection) => rejection.status === 400));
+    // Another record refused for the same reason is kept too, without another log line.
+    await record(call({ level: 'LOUD' as LlmCall['level'] }));
+    await until(() => journal.stats().rejected === 2, 3000, 'second rejection');
+    assert.equal(entries.filter((entry) => /refused trace records/.test(entry.message)).length, 1);
+  });
+
+  it('pauses instead of bisecting the whole backlog when Langfuse refuses every record', async () => {
+    startShipper({ batchSize: 8 });
+    const bad = Array.from({ length: 20 }, () => call({ level: 'LOUD' as LlmCall['level'] }));
+    await Promise.all(bad.map(record));
+    await until(() => shipper.state().status === 'rejected', 3000, 'paused');
+    const requests = fake.requestCount;
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    assert.equal(fake.requestCount, requests);
+    assert.equal(journal.stats().rejected, 8);
+    assert.equal(journal.stats().backlog, 20, 'nothing is lost: the rest stays pending for the next start');
+    assert.equal(entries.filter((entry) => /refuses every trace record/.test(entry.message)).length, 1);
+  });
+
+  it('times out a stalled Langfuse and retries, while recording stays fast', async () => {
+    fake.setMode('stall');
+    startShipper({ timeoutMs: 250, batchSize: 10 });
+    let slowest = 0;
+    for (let i = 0; i < 40; i += 1) {
+      const begin = performance.now();
+      await record(call());
+      slowest = Math.max(slowest, performance.now() - begin);
+      if (i % 10 === 0) await new Promise((resolve) => setTimeout(resolve, 30));
+    }
+    assert.ok(slowest < 100, `record() took ${slowest.toFixed(1)} ms while Langfuse stalled`);
+    await until(() => shipper.state().retries >= 2, 5000, 'two timed-out attempts');
+    assert.match(shipper.state().lastError ?? '', /timed out/);
+    fake.setMode('ok');
+    await fake.waitForTraces(40, 8000);
+    await until(() => shipper.state().backlog === 0, 2000, 'empty backlog');
+  });
+
+  it('flush returns within its time-out while Langfuse stalls, leaving the rows for the next start', async () => {
+    fake.setMode('stall');
+    startShipper({ timeoutMs: 10_000 });
+    await Promise.all([call(), call(), call()].map(record));
+    await until(() => fake.requestCount >= 1, 2000, 'a request in flight');
+    const begin = performance.now();
+    const { remaining } = await shipper.flush(300);
+    const took = performance.now() - begin;
+    assert.ok(took < 800, `flush took ${took.toFixed(0)} ms`);
+    assert.equal(remaining, 3);
+    assert.equal(journal.stats().backlog, 3);
+  });
+
+  it('flush sends the backlog at once, without waiting out a backoff', async () => {
+    fake.setMode('503');
+    exporter = createLangfuseExporter({ host: fake.url, publicKey: fake.publicKey, secretKey: fake.secretKey, timeoutMs: 2000, logger });
+    shipper = createTraceShipper({
+      journal, exporter, logger, spanOptions: { serviceName: 's', serviceVersion: '1' },
+      idleDelayMs: 50, notifyDelayMs: 5, backoff: { baseMs: 60_000, maxMs: 60_000 }, random: () => 1,
+    });
+    started.push({ exporter, shipper });
+    shipper.start();
+    await Promise.all([call(), call()].map(record));
+    await until(() => shipper.state().status === 'retrying', 2000, 'backoff');
+    fake.setMode('ok');
+    const { remaining } = await shipper.flush(2000);
+    assert.equal(remaining, 0);
+    assert.equal(fake.traces().length, 2);
+  });
+});
