@@ -1,7 +1,7 @@
 // Gateway key check: `x-api-key` (the seed) or `Authorization: Bearer` (so n8n needs no custom header).
 // n8n may send both, with junk in the bearer (../shared/contracts/clients.md): either one valid is enough.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { errors } from '../errors.ts';
 import { createFailureThrottle } from './failure-throttle.ts';
 
@@ -29,7 +29,7 @@ export function createAuthHook(options: AuthOptions) {
     return ok;
   };
 
-  return async function authHook(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  return async function authHook(request: FastifyRequest): Promise<void> {
     if (request.method === 'OPTIONS' && request.headers['access-control-request-method']) return;
     const path = request.url.split('?', 1)[0] ?? '/';
     if (options.isPublic(path)) return;
@@ -38,7 +38,6 @@ export function createAuthHook(options: AuthOptions) {
     if (isValid(bearerToken(request.headers.authorization))) return;
     const retryAfterS = throttle.fail(request.ip);
     if (retryAfterS > 0) throw errors.tooManyAuthFailures(retryAfterS);
-    void reply;
     throw errors.unauthorized();
   };
 }

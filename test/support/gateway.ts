@@ -8,6 +8,10 @@ import { createApp } from '../../src/app.ts';
 import { createOpenRouterClient } from '../../src/upstream/openrouter-client.ts';
 import type { LlmCall } from '../../src/calls/llm-call.ts';
 import type { CallRecorder } from '../../src/routes/llm-endpoints.ts';
+import { createTracePipeline } from '../../src/traces/create-trace-pipeline.ts';
+import type { TracePipeline } from '../../src/traces/create-trace-pipeline.ts';
+
+const quiet = { info() {}, warn() {}, error() {}, debug() {} };
 
 export const GATEWAY_KEY = 'gw-test-key-0123456789';
 export const OPENROUTER_KEY = 'sk-or-v1-test-upstream-key-abcdef';
@@ -18,17 +22,25 @@ export interface TestGateway {
   config: Config;
   /** Every call record, in the order the calls ended (memory recorder). */
   calls: LlmCall[];
+  /** The real journal and shipper, when started with `{ pipeline: true }`. */
+  traces?: TracePipeline;
   waitForCalls(count: number, timeoutMs?: number): Promise<LlmCall[]>;
   close(): Promise<void>;
 }
 
-export async function startGateway(env: Record<string, string | undefined>, options: { recorder?: CallRecorder } = {}): Promise<TestGateway> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'gw-test-'));
+export async function startGateway(env: Record<string, string | undefined>, options: { recorder?: CallRecorder; pipeline?: boolean } = {}): Promise<TestGateway> {
+  const dataDir = env.DATA_DIR ?? mkdtempSync(join(tmpdir(), 'gw-test-'));
   const config = loadConfig({ API_KEY: GATEWAY_KEY, OPENROUTER_API_KEY: OPENROUTER_KEY, HOST: '127.0.0.1', PORT: '0', DATA_DIR: dataDir, ...env });
   const calls: LlmCall[] = [];
   const waiters: Array<() => void> = [];
+  const traces = options.pipeline ? createTracePipeline({
+    dataDir, retentionDays: config.traces.retentionDays, maxBytes: config.traces.maxJournalBytes, langfuse: config.langfuse,
+    environment: config.traces.environment, release: config.traces.release, serviceVersion: 'test', logger: quiet,
+    shipper: { idleDelayMs: 50, notifyDelayMs: 5, backoff: { baseMs: 50, maxMs: 500 } },
+  }) : undefined;
   const recorder: CallRecorder = options.recorder ?? {
     async record(call) {
+      if (traces) await traces.record(call);
       calls.push(call);
       for (const wake of waiters.splice(0)) wake();
     },
@@ -37,13 +49,14 @@ export async function startGateway(env: Record<string, string | undefined>, opti
     baseUrl: config.openrouter.baseUrl, apiKey: config.openrouter.apiKey, httpReferer: config.openrouter.httpReferer,
     title: config.openrouter.title, headersTimeoutMs: config.upstreamTimeoutMs, bodyTimeoutMs: config.streamIdleTimeoutMs,
   });
-  const app = await createApp({ config, upstream, recorder, deliveryState: () => ({ mode: 'memory' }), logger: false });
+  const app = await createApp({ config, upstream, recorder, deliveryState: () => traces?.state() ?? { mode: 'memory' }, logger: false });
   const address = await app.listen({ port: 0, host: '127.0.0.1' });
   return {
     url: address,
     key: GATEWAY_KEY,
     config,
     calls,
+    traces,
     async waitForCalls(count, timeoutMs = 5000) {
       const deadline = Date.now() + timeoutMs;
       while (calls.length < count) {
@@ -55,7 +68,8 @@ export async function startGateway(env: Record<string, string | undefined>, opti
     async close() {
       await app.close();
       await upstream.close();
-      rmSync(dataDir, { recursive: true, force: true });
+      await traces?.close(1000);
+      if (!env.DATA_DIR) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

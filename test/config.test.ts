@@ -1,0 +1,87 @@
+// Configuration: the seed's names, defaults, .env under the environment, one clear line per bad value.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, loadConfig, readEnvironment } from '../src/config.ts';
+
+describe('configuration', () => {
+  it('has the documented defaults', () => {
+    const config = loadConfig({});
+    assert.equal(config.port, 8000);
+    assert.equal(config.host, '0.0.0.0');
+    assert.equal(config.openrouter.baseUrl, 'https://openrouter.ai/api/v1');
+    assert.equal(config.langfuseHost, 'https://cloud.langfuse.com');
+    assert.equal(config.corsOrigins, '*');
+    assert.equal(config.dataDir, './data');
+    assert.equal(config.upstreamTimeoutMs, 300_000);
+    assert.equal(config.streamIdleTimeoutMs, 120_000);
+    assert.equal(config.bodyLimitBytes, 32 * 1024 * 1024);
+    assert.equal(config.shutdownDrainMs, 30_000);
+    assert.equal(config.langfuse, undefined);
+    assert.equal(config.openrouter.apiKey, undefined);
+  });
+
+  it('generates a random gateway key when API_KEY is unset, and a different one each time', () => {
+    const a = loadConfig({});
+    const b = loadConfig({ API_KEY: '' });
+    assert.ok(a.apiKeyGenerated && b.apiKeyGenerated);
+    assert.ok((a.apiKeys[0] ?? '').length >= 24);
+    assert.notEqual(a.apiKeys[0], b.apiKeys[0]);
+  });
+
+  it('reads the seed variables with their meaning', () => {
+    const config = loadConfig({
+      OPENROUTER_API_KEY: 'sk-or', LANGFUSE_PUBLIC_KEY: 'pk', LANGFUSE_SECRET_KEY: 'sk', LANGFUSE_HOST: 'http://lf.local:3000/',
+      PORT: '9000', HTTP_REFERER: 'http://localhost:8000', X_TITLE: 'Graphiti Proxy Server', API_KEY: 'k1,k2',
+    });
+    assert.equal(config.port, 9000);
+    assert.deepEqual(config.langfuse, { host: 'http://lf.local:3000', publicKey: 'pk', secretKey: 'sk' });
+    assert.deepEqual(config.apiKeys, ['k1', 'k2']);
+    assert.equal(config.openrouter.title, 'Graphiti Proxy Server');
+    assert.equal(config.openrouter.httpReferer, 'http://localhost:8000');
+  });
+
+  it('accepts LANGFUSE_BASE_URL as an alias of LANGFUSE_HOST', () => {
+    assert.equal(loadConfig({ LANGFUSE_BASE_URL: 'https://us.cloud.langfuse.com' }).langfuseHost, 'https://us.cloud.langfuse.com');
+  });
+
+  it('explains a half-configured Langfuse', () => {
+    assert.match(loadConfig({ LANGFUSE_PUBLIC_KEY: 'pk' }).langfuseProblem ?? '', /LANGFUSE_SECRET_KEY is missing/);
+  });
+
+  for (const [name, value, expected] of [
+    ['PORT', 'eighty', /PORT.*port number/],
+    ['PORT', '70000', /PORT/],
+    ['OPENROUTER_BASE_URL', 'openrouter.ai', /OPENROUTER_BASE_URL.*URL/],
+    ['UPSTREAM_TIMEOUT_S', '-1', /UPSTREAM_TIMEOUT_S.*seconds/],
+    ['LOG_LEVEL', 'loud', /LOG_LEVEL/],
+    ['TRACE_SAMPLE_RATE', '2', /TRACE_SAMPLE_RATE.*0 to 1/],
+    ['TRACE_CONTENT', 'maybe', /TRACE_CONTENT.*true or false/],
+  ] as const) {
+    it(`stops with one line naming ${name} for "${value}"`, () => {
+      assert.throws(() => loadConfig({ [name]: value }), (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.match(error.message, expected);
+        assert.ok(!error.message.includes('\n'));
+        return true;
+      });
+    });
+  }
+
+  it('reads .env from the working directory, and the environment wins', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-env-'));
+    try {
+      writeFileSync(join(dir, '.env'), 'PORT=9100\nX_TITLE="From file"\n# comment\nAPI_KEY=file-key\n');
+      const env = readEnvironment({ API_KEY: 'env-key' }, dir);
+      const config = loadConfig(env);
+      assert.equal(config.port, 9100);
+      assert.equal(config.openrouter.title, 'From file');
+      assert.deepEqual(config.apiKeys, ['env-key']);
+      assert.deepEqual(readEnvironment({}, join(dir, 'missing')), {});
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

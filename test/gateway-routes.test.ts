@@ -1,0 +1,112 @@
+// Every endpoint of the seed, under /, /v1 and /api/v1, forwarded as OpenRouter answers it.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { startFakeOpenRouter, FAKE_CONTENT } from './fakes/fake-openrouter.ts';
+import type { FakeOpenRouter } from './fakes/fake-openrouter.ts';
+import { startGateway } from './support/gateway.ts';
+import type { TestGateway } from './support/gateway.ts';
+import { get, post, sseData } from './support/http.ts';
+
+describe('endpoints', () => {
+  let upstream: FakeOpenRouter;
+  let gateway: TestGateway;
+  let auth: Record<string, string>;
+
+  before(async () => {
+    upstream = await startFakeOpenRouter();
+    gateway = await startGateway({ OPENROUTER_BASE_URL: upstream.url });
+    auth = { 'x-api-key': gateway.key };
+  });
+  after(async () => {
+    await gateway.close();
+    await upstream.close();
+  });
+
+  for (const prefix of ['', '/v1', '/api/v1']) {
+    it(`serves models, chat, responses, completions, embeddings and health under "${prefix || '/'}"`, async () => {
+      const models = await get(`${gateway.url}${prefix}/models`, auth);
+      assert.equal(models.status, 200);
+      const list = JSON.parse(models.body);
+      assert.ok(Array.isArray(list.data) && list.data.every((model: { id: unknown }) => typeof model.id === 'string'));
+      const chat = await post(`${gateway.url}${prefix}/chat/completions`, { model: 'm/x', messages: [{ role: 'user', content: 'Hi' }] }, auth);
+      assert.equal(JSON.parse(chat.body).choices[0].message.content, FAKE_CONTENT);
+      const responses = await post(`${gateway.url}${prefix}/responses`, { model: 'm/x', input: [{ type: 'message', role: 'user', content: 'Hi' }], stream: false, text: {} }, auth);
+      assert.deepEqual(JSON.parse(responses.body).output[0].content[0].annotations, []);
+      const completions = await post(`${gateway.url}${prefix}/completions`, { model: 'm/x', prompt: 'Say hi' }, auth);
+      assert.equal(JSON.parse(completions.body).object, 'text_completion');
+      const embeddings = await post(`${gateway.url}${prefix}/embeddings`, { model: 'm/e', input: 'hello' }, auth);
+      assert.equal(JSON.parse(embeddings.body).data[0].embedding.length, 8);
+      const health = await get(`${gateway.url}${prefix}/health`, auth);
+      assert.equal(JSON.parse(health.body).status, 'ok');
+      assert.equal(JSON.parse(health.body).upstream.configured, true);
+    });
+  }
+
+  it('passes /models through unchanged', async () => {
+    const direct = await fetch(`${upstream.url}/models`);
+    const viaGateway = await get(`${gateway.url}/v1/models`, auth);
+    assert.deepEqual(JSON.parse(viaGateway.body), await direct.json());
+  });
+
+  it('streams /responses and /completions when asked', async () => {
+    const responses = await post(`${gateway.url}/v1/responses`, { model: 'm/x', input: 'Hi', stream: true }, auth);
+    assert.match(String(responses.headers['content-type']), /event-stream/);
+    assert.ok(responses.body.includes('response.completed'));
+    const completions = await post(`${gateway.url}/v1/completions`, { model: 'm/x', prompt: 'Hi', stream: true }, auth);
+    assert.equal(sseData(completions.body).at(-1), '[DONE]');
+  });
+
+  it('decides streaming from body.stream, not from Accept (n8n sends Accept: application/json)', async () => {
+    const response = await post(`${gateway.url}/v1/chat/completions`, { model: 'm/x', stream: true, messages: [] }, { ...auth, accept: 'application/json' });
+    assert.match(String(response.headers['content-type']), /event-stream/);
+  });
+
+  it('forwards the client body bytes untouched when nothing needs changing', async () => {
+    upstream.reset();
+    const raw = '{"model":"m/x",  "messages":[{"role":"user","content":"Hi"}], "provider":{"order":["a"]}, "temperature":0.5}';
+    await post(`${gateway.url}/v1/chat/completions`, raw, auth);
+    assert.equal(upstream.requests.at(-1)?.rawBody, raw);
+  });
+});
+
+describe('session id smuggled in response_format.type', () => {
+  let upstream: FakeOpenRouter;
+  let gateway: TestGateway;
+  before(async () => {
+    upstream = await startFakeOpenRouter();
+    gateway = await startGateway({ OPENROUTER_BASE_URL: upstream.url });
+  });
+  after(async () => {
+    await gateway.close();
+    await upstream.close();
+  });
+  const sent = () => upstream.requests.at(-1)?.body as Record<string, unknown>;
+
+  it('removes response_format and sends the id upstream as session_id', async () => {
+    await post(`${gateway.url}/chat/completions`, { model: 'm/x', messages: [], response_format: { type: 'session_123' } }, { 'x-api-key': gateway.key });
+    assert.equal(sent().response_format, undefined);
+    assert.equal(sent().session_id, 'session_123');
+    assert.equal(gateway.calls.at(-1)?.sessionId, 'session_123');
+  });
+
+  it('keeps a session_id the body already has', async () => {
+    await post(`${gateway.url}/chat/completions`, { model: 'm/x', messages: [], response_format: { type: 'abc' }, session_id: 'mine' }, { 'x-api-key': gateway.key });
+    assert.equal(sent().session_id, 'mine');
+    assert.equal(sent().response_format, undefined);
+  });
+
+  for (const type of ['text', 'json_object', 'json_schema', 'grammar', 'python']) {
+    it(`forwards the real type "${type}" untouched`, async () => {
+      const format = type === 'json_schema' ? { type, json_schema: { name: 'x', schema: {} } } : { type };
+      await post(`${gateway.url}/chat/completions`, { model: 'm/x', messages: [], response_format: format }, { 'x-api-key': gateway.key });
+      assert.deepEqual(sent().response_format, format);
+      assert.equal(sent().session_id, undefined);
+    });
+  }
+
+  it('finds the smuggled id in text.format.type on /responses (n8n)', async () => {
+    await post(`${gateway.url}/responses`, { model: 'm/x', input: 'Hi', text: { format: { type: 'session_9' }, verbosity: 'low' } }, { 'x-api-key': gateway.key });
+    assert.deepEqual(sent().text, { verbosity: 'low' });
+    assert.equal(sent().session_id, 'session_9');
+  });
+});
