@@ -197,7 +197,7 @@ describe('Langfuse traces of proxied calls', () => {
   });
 
   it('shows the delivery state on /health', async () => {
-    const health = await (await fetch(`${gateway.url}/health`, { headers: auth })).json();
+    const health = await (await fetch(`${gateway.url}/health`, { headers: auth })).json() as { traces: Record<string, unknown> };
     assert.equal(health.traces.mode, 'langfuse');
     assert.equal(typeof health.traces.backlog, 'number');
     assert.ok('oldestUndeliveredAgeSeconds' in health.traces);
