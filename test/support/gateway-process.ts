@@ -15,8 +15,8 @@ export interface GatewayProcess {
   stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
-export async function startGatewayProcess(env: Record<string, string>, options: { cwd?: string; timeoutMs?: number } = {}): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, [`${root}src/main.ts`], {
+export async function startGatewayProcess(env: Record<string, string>, options: { cwd?: string; timeoutMs?: number; entry?: string } = {}): Promise<GatewayProcess> {
+  const child = spawn(process.execPath, [`${root}${options.entry ?? 'src/main.ts'}`], {
     cwd: options.cwd ?? root,
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', LOG_FORMAT: 'json', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,0 +1,59 @@
+// The gateway as users start it: `node src/main.ts` and the built `node dist/main.js`, with and without keys.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startGatewayProcess } from './support/gateway-process.ts';
+import { get, post } from './support/http.ts';
+
+const root = fileURLToPath(new URL('../', import.meta.url));
+
+describe('the gateway process', () => {
+  it('starts with no keys at all, says what is missing and how to fix it, and answers 503', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'gw-nokeys-'));
+    const gateway = await startGatewayProcess({ DATA_DIR: dataDir });
+    try {
+      const output = gateway.output();
+      assert.match(output, /OpenRouter: NOT configured\. Set OPENROUTER_API_KEY/);
+      assert.match(output, /Langfuse: not configured/);
+      assert.match(output, /trace viewer: http:\/\/127\.0\.0\.1:\d+\/ui/);
+      const key = /This run's gateway key[^\n]*\n\n\s+(\S+)/.exec(output)?.[1];
+      assert.ok(key, 'the generated key is printed');
+      assert.equal(output.split(key).length - 1, 1, 'the generated key is printed exactly once');
+      const info = JSON.parse((await get(`${gateway.url}/`)).body);
+      assert.deepEqual(info.integrations, { openrouter: false, langfuse: false });
+      const response = await post(`${gateway.url}/v1/chat/completions`, { model: 'm', messages: [] }, { authorization: `Bearer ${key}` });
+      assert.equal(response.status, 503);
+      assert.match(JSON.parse(response.body).error.message, /OPENROUTER_API_KEY/);
+      const health = JSON.parse((await get(`${gateway.url}/health`, { 'x-api-key': key })).body);
+      assert.equal(health.upstream.configured, false);
+      assert.equal(health.traces.mode, 'local');
+    } finally {
+      assert.equal(await gateway.stop('SIGTERM'), 0);
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('stops at start-up with one line naming a bad variable', () => {
+    const result = spawnSync(process.execPath, [`${root}src/main.ts`], { env: { PATH: process.env.PATH, PORT: 'not-a-port' }, encoding: 'utf8', timeout: 15_000 });
+    assert.equal(result.status, 1);
+    assert.equal(result.stderr.trim().split('\n').length, 1);
+    assert.match(result.stderr, /PORT/);
+  });
+
+  it('runs from the built output with a single node command', async (t) => {
+    if (!existsSync(join(root, 'dist/main.js'))) {
+      const build = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { encoding: 'utf8' });
+      assert.equal(build.status, 0, build.stdout + build.stderr);
+    }
+    const dataDir = mkdtempSync(join(tmpdir(), 'gw-dist-'));
+    const gateway = await startGatewayProcess({ DATA_DIR: dataDir, API_KEY: 'dist-key-123456' }, { entry: 'dist/main.js' });
+    t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+    assert.equal((await get(`${gateway.url}/health`, { 'x-api-key': 'dist-key-123456' })).status, 200);
+    assert.equal((await get(`${gateway.url}/ui`)).status, 200);
+    assert.equal(await gateway.stop('SIGINT'), 0);
+  });
+});
