@@ -9,7 +9,7 @@ export function startupReport(config: Config, address: string): string[] {
     : 'OpenRouter: NOT configured. Set OPENROUTER_API_KEY (in the environment or .env) and restart; until then LLM calls answer 503.');
   if (config.langfuse) lines.push(`Langfuse: traces are sent to ${config.langfuse.host}`);
   else if (config.langfuseProblem) lines.push(`Langfuse: NOT configured: ${config.langfuseProblem}. Traces are kept locally only.`);
-  else lines.push('Langfuse: not configured (set LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY to send traces). Traces are kept locally.');
+  else lines.push(`Langfuse: not configured (set LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY to send traces). Traces are kept locally for ${config.traces.retentionDays} days (TRACE_RETENTION_DAYS); nothing is shipped.`);
   lines.push(`trace viewer: ${base}/ui (journal in ${config.dataDir})`);
   if (!config.traces.captureContent) lines.push('TRACE_CONTENT=false: message content is kept out of traces');
   if (config.traces.sampleRate < 1) lines.push(`TRACE_SAMPLE_RATE=${config.traces.sampleRate}: only that fraction of calls is traced`);

@@ -1,0 +1,36 @@
+// GET /api/traces (a filtered, newest-first page of calls) and GET /api/traces/:id (one whole call
+// record, the same one Langfuse gets, with its delivery state). Behind the gateway key (app.ts).
+import type { FastifyInstance } from 'fastify';
+import { ProxyError } from '../errors.ts';
+import type { Journal } from '../traces/journal.ts';
+import { parseTraceQuery } from './trace-query.ts';
+
+export interface TraceApiDeps {
+  journal: Pick<Journal, 'list' | 'get'>;
+  deliveryState: () => unknown;
+}
+
+export function traceApi(deps: TraceApiDeps) {
+  return async function routes(app: FastifyInstance) {
+    // Trace data holds prompts and answers: no cache keeps a copy.
+    app.addHook('onSend', async (_request, reply) => {
+      reply.header('cache-control', 'no-store');
+    });
+
+    app.get('/api/traces', async (request) => {
+      const page = deps.journal.list(parseTraceQuery(request.query));
+      return { items: page.items, nextBefore: page.nextBefore ?? null, delivery: deps.deliveryState() };
+    });
+
+    app.get<{ Params: { id: string } }>('/api/traces/:id', async (request) => {
+      const { id } = request.params;
+      const detail = deps.journal.get(id);
+      if (!detail) {
+        throw new ProxyError(404, 'not_found',
+          `No call with id "${id.slice(0, 64)}" in the trace journal. It may be older than TRACE_RETENTION_DAYS and pruned.`);
+      }
+      const { call, ...delivery } = detail;
+      return { ...call, ...delivery };
+    });
+  };
+}
