@@ -74,7 +74,8 @@ describe('trace pipeline', () => {
     const local = pipeline();
     const recorded = call();
     await local.record(recorded);
-    assert.equal(local.shipper, undefined);
+    assert.deepEqual(local.state(), { mode: 'local', stored: 1, dropped: 0, writeErrors: 0 });
+    await local.settled();
     assert.deepEqual(local.state(), { mode: 'local', stored: 1, dropped: 0, writeErrors: 0 });
     assert.equal(local.journal.get(recorded.id)?.delivery, 'local');
     assert.equal(fake.requestCount, 0);
@@ -114,7 +115,7 @@ describe('trace pipeline', () => {
     open.splice(open.indexOf(first), 1);
 
     const second = pipeline({ langfuse: keys() });
-    assert.ok(messages.some((message) => /refused before the restart/.test(message)));
+    await until(() => messages.some((message) => /refused before the restart/.test(message)), 3000, 'the restart log line');
     // Still refused (the record itself is bad), but it was tried again.
     await until(() => second.journal.get(poisoned.id)?.delivery === 'rejected' && (second.journal.get(poisoned.id)?.attempts ?? 0) >= 2, 3000, 'retried');
   });

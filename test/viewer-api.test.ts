@@ -47,6 +47,7 @@ describe('trace viewer API', () => {
       call({ status: 502, outcome: 'connection_lost', level: 'ERROR', statusMessage: 'lost' }),
     );
     await Promise.all(recorded.map((record) => gateway.traces.record(record)));
+    await gateway.traces.settled();
   });
   after(() => gateway.close());
 
@@ -112,6 +113,7 @@ describe('trace viewer API', () => {
     const extra = await startViewerGateway();
     try {
       await Promise.all(Array.from({ length: 205 }, () => extra.traces.record(call())));
+      await extra.traces.settled();
       const response = await extra.app.inject({ url: '/api/traces?limit=5000', headers: { 'x-api-key': extra.key } });
       const page = response.json<Page>();
       assert.equal(page.items.length, 200);
@@ -204,6 +206,7 @@ describe('trace viewer API with Langfuse configured', () => {
     try {
       const record = call({ sessionId: 'shipped' });
       await gateway.traces.record(record);
+      await gateway.traces.settled();
       await langfuse.waitForTraces(1, 5000);
       const headers = { 'x-api-key': gateway.key };
       const deadline = Date.now() + 5000;

@@ -1,99 +1,122 @@
-// The one place where the trace backend is chosen: always the local journal; with Langfuse keys,
-// also the exporter and the background shipper. Without keys, rows stay local and nothing ships.
+// The trace pipeline as the gateway sees it: `record(call)` appends the record to the spool (one
+// synchronous write, so it survives a crash) and hands it to the trace worker, which owns the journal
+// and the shipper on another thread. The request thread keeps only a read connection for the viewer.
+import { Worker } from 'node:worker_threads';
 import type { LlmCall } from '../calls/llm-call.ts';
-import { createJournal } from './journal.ts';
-import type { Journal } from './journal.ts';
-import { createLangfuseExporter } from './langfuse-exporter.ts';
 import type { Logger } from './logger.ts';
-import { createTraceShipper } from './trace-shipper.ts';
-import type { ShipperState, TraceShipper, TraceShipperOptions } from './trace-shipper.ts';
+import { openJournalReader } from './journal-reader.ts';
+import type { JournalReader } from './journal-reader.ts';
+import { createSpool } from './trace-spool.ts';
+import type { DeliveryState, TraceBackendSettings } from './trace-backend.ts';
+import type { ToMain, ToWorker, WorkerSettings } from './trace-messages.ts';
 
-export interface TracePipelineSettings {
-  dataDir: string;
-  retentionDays: number;
-  maxBytes: number;
-  langfuse?: { host: string; publicKey: string; secretKey: string };
-  environment?: string;
-  release?: string;
-  serviceVersion: string;
-  logger: Logger;
-  /** Langfuse request time-out. */
-  exportTimeoutMs?: number;
-  /** Shipper tuning, for tests and benchmarks. */
-  shipper?: Pick<TraceShipperOptions, 'batchSize' | 'maxBatchBytes' | 'idleDelayMs' | 'notifyDelayMs' | 'backoff'>;
-  now?: () => number;
-}
-
-export type DeliveryState =
-  | ({ mode: 'langfuse' } & ShipperState)
-  | { mode: 'local'; stored: number; dropped: number; writeErrors: number };
+export type { DeliveryState } from './trace-backend.ts';
+export type TracePipelineSettings = Omit<TraceBackendSettings, 'now'>;
 
 export interface TracePipeline {
-  journal: Journal;
-  shipper?: TraceShipper;
-  /** Journals the call (resolves once durable, never rejects) and wakes the shipper. */
+  /** Read access to the journal (the viewer). */
+  journal: JournalReader;
+  /** Makes the call durable (spool) before it resolves, and queues it for the journal and Langfuse. */
   record(call: LlmCall): Promise<void>;
+  /** Resolves once every call recorded so far is committed to the journal. */
+  settled(): Promise<void>;
   state(): DeliveryState;
   /** Flushes to Langfuse for at most `flushTimeoutMs`, then closes; the rest ships after the next start. */
   close(flushTimeoutMs: number): Promise<void>;
 }
 
+const workerUrl = new URL(import.meta.url.endsWith('.ts') ? './trace-worker.ts' : './trace-worker.js', import.meta.url);
+
 export function createTracePipeline(settings: TracePipelineSettings): TracePipeline {
-  const { logger, langfuse } = settings;
-  const journal = createJournal({
-    dataDir: settings.dataDir,
-    retentionDays: settings.retentionDays,
-    maxBytes: settings.maxBytes,
-    shipping: langfuse !== undefined,
-    logger,
-    now: settings.now,
-  });
-  if (!langfuse) {
-    return {
-      journal,
-      record: (call) => journal.append(call),
-      state() {
-        const stats = journal.stats();
-        return { mode: 'local', stored: stats.total, dropped: stats.dropped, writeErrors: stats.writeErrors };
-      },
-      async close() {
-        journal.close();
-      },
-    };
+  const { logger, ...rest } = settings;
+  const journal = openJournalReader(settings.dataDir);
+  const spool = createSpool(settings.dataDir);
+  let outbox: string[] = [];
+  let posted = 0;
+  let latest: Extract<ToMain, { type: 'state' }> | undefined;
+  let settledWaiters: Array<{ until: number; resolve: () => void }> = [];
+  let closing: Promise<void> | undefined;
+  let closedResolve: (() => void) | undefined;
+  let worker = startWorker();
+
+  function startWorker(): Worker {
+    const data: WorkerSettings = { ...rest, currentSpoolFile: spool.file };
+    const started = new Worker(workerUrl, { workerData: data });
+    started.on('message', (message: ToMain) => onMessage(message));
+    started.on('error', (error) => logger.error({ err: error }, 'trace worker failed'));
+    started.on('exit', (code) => {
+      if (closing) return;
+      // The records it had not committed are in the spool: a new worker reads them back.
+      logger.error({ code }, 'trace worker stopped unexpectedly: starting a new one');
+      worker = startWorker();
+    });
+    started.unref();
+    return started;
   }
 
-  // A restart is when refused rows get another chance (fixed keys, fixed server).
-  const retried = journal.resetRejected();
-  if (retried > 0) logger.info({ rows: retried }, 'retrying trace records Langfuse refused before the restart');
-  const exporter = createLangfuseExporter({ ...langfuse, timeoutMs: settings.exportTimeoutMs ?? 15_000, logger });
-  const shipper = createTraceShipper({
-    ...settings.shipper,
-    journal,
-    exporter,
-    logger,
-    now: settings.now,
-    spanOptions: {
-      environment: settings.environment,
-      release: settings.release,
-      serviceName: 'llm-trace-gateway',
-      serviceVersion: settings.serviceVersion,
-    },
-  });
-  shipper.start();
+  function onMessage(message: ToMain) {
+    if (message.type === 'state') {
+      latest = message;
+      settledWaiters = settledWaiters.filter((waiter) => (waiter.until <= message.committed ? (waiter.resolve(), false) : true));
+    } else if (message.type === 'log') {
+      logger[message.level](message.object, message.message);
+    } else if (message.type === 'closed') {
+      closedResolve?.();
+    }
+  }
+
+  const post = (message: ToWorker) => worker.postMessage(message);
+  // Records of one event-loop turn travel together: one message, not one per call.
+  function flushOutbox() {
+    const lines = outbox;
+    outbox = [];
+    if (lines.length > 0) post({ type: 'records', lines });
+  }
 
   return {
     journal,
-    shipper,
     async record(call) {
-      await journal.append(call);
-      shipper.notify();
+      const json = JSON.stringify(call);
+      let sealed: string | undefined;
+      try {
+        sealed = spool.write(json);
+      } catch (error) {
+        logger.error({ err: error }, 'trace spool write failed: the record goes to the journal without a crash copy');
+      }
+      if (outbox.length === 0) setImmediate(flushOutbox);
+      outbox.push(json);
+      posted += 1;
+      if (sealed) {
+        flushOutbox();
+        post({ type: 'sealed', file: sealed });
+      }
     },
-    state: () => ({ mode: 'langfuse', ...shipper.state() }),
-    async close(flushTimeoutMs) {
-      const { remaining } = await shipper.flush(flushTimeoutMs);
-      if (remaining === undefined || remaining > 0) logger.info({ remaining }, 'trace records left in the journal; they are sent after the next start');
-      await exporter.close();
-      journal.close();
+    settled() {
+      const until = posted;
+      if ((latest?.committed ?? 0) >= until) return Promise.resolve();
+      return new Promise((resolve) => settledWaiters.push({ until, resolve }));
+    },
+    state() {
+      const backlogInFlight = posted - (latest?.committed ?? 0);
+      const state = latest?.state ?? (settings.langfuse
+        ? { mode: 'langfuse', backlog: 0, oldestUndeliveredAgeSeconds: 0, delivered: 0, retries: 0, rejected: 0, dropped: 0, writeErrors: 0, status: 'idle' }
+        : { mode: 'local', stored: 0, dropped: 0, writeErrors: 0 });
+      if (state.mode === 'local') return { ...state, stored: state.stored + backlogInFlight };
+      const age = state.backlog > 0 && latest ? state.oldestUndeliveredAgeSeconds + Math.round((Date.now() - latest.at) / 1000) : 0;
+      return { ...state, backlog: state.backlog + backlogInFlight, oldestUndeliveredAgeSeconds: age };
+    },
+    close(flushTimeoutMs) {
+      closing ??= (async () => {
+        flushOutbox();
+        const sealed = spool.close();
+        const closed = new Promise<void>((resolve) => { closedResolve = resolve; });
+        post({ type: 'close', flushTimeoutMs, sealed });
+        const limit = new Promise<void>((resolve) => setTimeout(resolve, flushTimeoutMs + 5000).unref());
+        await Promise.race([closed, limit]);
+        await worker.terminate();
+        journal.close();
+      })();
+      return closing;
     },
   };
 }

@@ -37,15 +37,19 @@ CREATE TABLE IF NOT EXISTS calls (
 CREATE TABLE IF NOT EXISTS records (seq INTEGER PRIMARY KEY, record TEXT NOT NULL);
 CREATE TRIGGER IF NOT EXISTS calls_delete_record AFTER DELETE ON calls
   BEGIN DELETE FROM records WHERE seq = old.seq; END;
--- An index entry ends with the rowid, so (delivery) also yields each delivery state in seq order.
-CREATE INDEX IF NOT EXISTS calls_delivery ON calls (delivery);
+-- Few indexes on purpose: every one is written on every insert. The shipper's queue is a partial index
+-- (rows leave it once delivered); session and user are the viewer's selective filters; the other
+-- filters scan newest-first, which a page of 50 makes cheap.
+DROP INDEX IF EXISTS calls_delivery;
+DROP INDEX IF EXISTS calls_model;
+DROP INDEX IF EXISTS calls_requested_model;
+DROP INDEX IF EXISTS calls_level;
+DROP INDEX IF EXISTS calls_status;
+DROP INDEX IF EXISTS calls_session;
+DROP INDEX IF EXISTS calls_user;
 CREATE INDEX IF NOT EXISTS calls_delivery_started ON calls (delivery, started_at);
-CREATE INDEX IF NOT EXISTS calls_session ON calls (session_id);
-CREATE INDEX IF NOT EXISTS calls_user ON calls (user_id);
-CREATE INDEX IF NOT EXISTS calls_model ON calls (model);
-CREATE INDEX IF NOT EXISTS calls_requested_model ON calls (requested_model);
-CREATE INDEX IF NOT EXISTS calls_level ON calls (level);
-CREATE INDEX IF NOT EXISTS calls_status ON calls (status);
+CREATE INDEX IF NOT EXISTS calls_session_id ON calls (session_id) WHERE session_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS calls_user_id ON calls (user_id) WHERE user_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 `;
 
@@ -77,6 +81,13 @@ ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at,
   delivery = excluded.delivery, attempts = 0, last_error = NULL, delivered_at = NULL
 RETURNING seq`;
 
+export const insertCallIfAbsentSql = `
+INSERT INTO calls (id, started_at, endpoint, name, requested_model, model, session_id, user_id,
+  status, outcome, level, latency_ms, ttft_ms, input_tokens, output_tokens, total_tokens, cost, delivery)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO NOTHING
+RETURNING seq`;
+
 export const upsertRecordSql = 'INSERT OR REPLACE INTO records (seq, record) VALUES (?, ?)';
 
 type Bindable = string | number | null;
@@ -85,8 +96,8 @@ const finite = (value: number | undefined): number | null =>
   value !== undefined && Number.isFinite(value) ? value : null;
 
 /** The parameters of `upsertCallSql` and the record's JSON; throws if the record cannot be serialised. */
-export function callRow(call: LlmCall, delivery: Delivery): { columns: Bindable[]; record: string } {
-  const record = JSON.stringify(call);
+export function callRow(call: LlmCall, delivery: Delivery, json?: string): { columns: Bindable[]; record: string } {
+  const record = json ?? JSON.stringify(call);
   const columns = [
     call.id,
     call.startTime,

@@ -12,7 +12,7 @@ export interface PendingRow {
 
 export function createJournalDelivery(db: DatabaseSync, now: () => number) {
   const selectPending = db.prepare(`SELECT calls.seq, records.record FROM calls JOIN records ON records.seq = calls.seq
-    WHERE calls.delivery = 'pending' ORDER BY calls.seq LIMIT ?`);
+    WHERE calls.delivery = 'pending' ORDER BY calls.started_at LIMIT ?`);
   // Each count is an index range, so /health stays cheap with a large journal.
   const counts = db.prepare(`SELECT (SELECT COUNT(*) FROM calls) AS total,
     (SELECT COUNT(*) FROM calls WHERE delivery = 'pending') AS pending,

@@ -26,7 +26,7 @@ export function createJournalPruner(db: DatabaseSync, options: JournalPrunerOpti
   const evictSettled = db.prepare(`DELETE FROM calls WHERE seq IN (SELECT seq FROM calls
     WHERE delivery IN ('delivered', 'local') ORDER BY seq LIMIT ?)`);
   const evictUndelivered = db.prepare(`DELETE FROM calls WHERE seq IN (SELECT seq FROM calls
-    WHERE delivery IN ('pending', 'rejected') ORDER BY seq LIMIT ?)`);
+    WHERE delivery IN ('pending', 'rejected') ORDER BY started_at LIMIT ?)`);
   const countRows = db.prepare('SELECT COUNT(*) AS n FROM calls');
   const addDropped = db.prepare(`INSERT INTO meta (key, value) VALUES ('dropped', ?)
     ON CONFLICT (key) DO UPDATE SET value = value + excluded.value`);

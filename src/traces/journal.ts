@@ -1,7 +1,7 @@
 // The durable journal of call records (node:sqlite, WAL): the gateway appends each call as its
 // response completes, the shipper reads the undelivered ones, the viewer lists them.
 import type { LlmCall } from '../calls/llm-call.ts';
-import { callRow, openJournalDatabase, upsertCallSql, upsertRecordSql } from './journal-database.ts';
+import { callRow, insertCallIfAbsentSql, openJournalDatabase, upsertCallSql, upsertRecordSql } from './journal-database.ts';
 import type { Delivery } from './journal-database.ts';
 import { createJournalDelivery } from './journal-delivery.ts';
 import type { PendingRow } from './journal-delivery.ts';
@@ -41,9 +41,16 @@ export interface JournalStats {
   commits: number;
 }
 
+export interface AppendOptions {
+  /** The record already serialised (the spool line), so it is not serialised twice. */
+  json?: string;
+  /** Replaying the spool after a restart: a call the journal already has is left as it is. */
+  ifAbsent?: boolean;
+}
+
 export interface Journal {
   /** Resolves once the call is committed, or once a write failure was logged: it never rejects. */
-  append(call: LlmCall): Promise<void>;
+  append(call: LlmCall, options?: AppendOptions): Promise<void>;
   pending(limit: number): PendingRow[];
   markDelivered(seqs: number[]): void;
   markFailed(seqs: number[], error: string): void;
@@ -59,6 +66,7 @@ export interface Journal {
 
 interface Waiting {
   call: LlmCall;
+  options?: AppendOptions;
   resolve: () => void;
 }
 
@@ -67,6 +75,7 @@ export function createJournal(options: JournalOptions): Journal {
   const { logger } = options;
   const db = openJournalDatabase(options.dataDir);
   const upsertCall = db.prepare(upsertCallSql);
+  const insertCallIfAbsent = db.prepare(insertCallIfAbsentSql);
   const upsertRecord = db.prepare(upsertRecordSql);
   const delivery = createJournalDelivery(db, now);
   const views = createJournalViews(db);
@@ -94,10 +103,10 @@ export function createJournal(options: JournalOptions): Journal {
       for (const waiting of batch) waiting.resolve();
       return;
     }
-    const rows: ReturnType<typeof callRow>[] = [];
-    for (const { call } of batch) {
+    const rows: Array<ReturnType<typeof callRow> & { ifAbsent: boolean }> = [];
+    for (const { call, options: appendOptions } of batch) {
       try {
-        rows.push(callRow(call, newRowDelivery));
+        rows.push({ ...callRow(call, newRowDelivery, appendOptions?.json), ifAbsent: appendOptions?.ifAbsent === true });
       } catch (error) {
         writeFailed(1, error, call.id);
       }
@@ -105,9 +114,9 @@ export function createJournal(options: JournalOptions): Journal {
     try {
       db.exec('BEGIN IMMEDIATE');
       try {
-        for (const { columns, record } of rows) {
-          const { seq } = upsertCall.get(...columns) as { seq: number };
-          upsertRecord.run(seq, record);
+        for (const { columns, record, ifAbsent } of rows) {
+          const inserted = (ifAbsent ? insertCallIfAbsent : upsertCall).get(...columns) as { seq: number } | undefined;
+          if (inserted) upsertRecord.run(inserted.seq, record);
         }
         db.exec('COMMIT');
         commits += 1;
@@ -134,10 +143,10 @@ export function createJournal(options: JournalOptions): Journal {
   pruneTimer.unref();
 
   return {
-    append(call) {
+    append(call, appendOptions) {
       return new Promise<void>((resolve) => {
         if (queue.length === 0) setImmediate(commitQueue);
-        queue.push({ call, resolve });
+        queue.push({ call, options: appendOptions, resolve });
       });
     },
     ...delivery,

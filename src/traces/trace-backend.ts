@@ -1,0 +1,100 @@
+// The trace backend, where it is chosen: always the local journal; with Langfuse keys, also the
+// exporter and the background shipper. Without keys, rows stay local and nothing ships.
+// It runs inside the trace worker (trace-worker.ts), off the request thread.
+import type { LlmCall } from '../calls/llm-call.ts';
+import { createJournal } from './journal.ts';
+import type { AppendOptions, Journal } from './journal.ts';
+import { createLangfuseExporter } from './langfuse-exporter.ts';
+import type { Logger } from './logger.ts';
+import { createTraceShipper } from './trace-shipper.ts';
+import type { ShipperState, TraceShipper, TraceShipperOptions } from './trace-shipper.ts';
+
+export interface TraceBackendSettings {
+  dataDir: string;
+  retentionDays: number;
+  maxBytes: number;
+  langfuse?: { host: string; publicKey: string; secretKey: string };
+  environment?: string;
+  release?: string;
+  serviceVersion: string;
+  logger: Logger;
+  /** Langfuse request time-out. */
+  exportTimeoutMs?: number;
+  /** Shipper tuning, for tests and benchmarks. */
+  shipper?: Pick<TraceShipperOptions, 'batchSize' | 'maxBatchBytes' | 'idleDelayMs' | 'notifyDelayMs' | 'backoff'>;
+  now?: () => number;
+}
+
+export type DeliveryState =
+  | ({ mode: 'langfuse' } & ShipperState)
+  | { mode: 'local'; stored: number; dropped: number; writeErrors: number };
+
+export interface TraceBackend {
+  journal: Journal;
+  shipper?: TraceShipper;
+  /** Journals the call (resolves once committed, never rejects) and wakes the shipper. */
+  record(call: LlmCall, options?: AppendOptions): Promise<void>;
+  state(): DeliveryState;
+  /** Flushes to Langfuse for at most `flushTimeoutMs`, then closes; the rest ships after the next start. */
+  close(flushTimeoutMs: number): Promise<void>;
+}
+
+export function createTraceBackend(settings: TraceBackendSettings): TraceBackend {
+  const { logger, langfuse } = settings;
+  const journal = createJournal({
+    dataDir: settings.dataDir,
+    retentionDays: settings.retentionDays,
+    maxBytes: settings.maxBytes,
+    shipping: langfuse !== undefined,
+    logger,
+    now: settings.now,
+  });
+  if (!langfuse) {
+    return {
+      journal,
+      record: (call, options) => journal.append(call, options),
+      state() {
+        const stats = journal.stats();
+        return { mode: 'local', stored: stats.total, dropped: stats.dropped, writeErrors: stats.writeErrors };
+      },
+      async close() {
+        journal.close();
+      },
+    };
+  }
+
+  // A restart is when refused rows get another chance (fixed keys, fixed server).
+  const retried = journal.resetRejected();
+  if (retried > 0) logger.info({ rows: retried }, 'retrying trace records Langfuse refused before the restart');
+  const exporter = createLangfuseExporter({ ...langfuse, timeoutMs: settings.exportTimeoutMs ?? 15_000, logger });
+  const shipper = createTraceShipper({
+    ...settings.shipper,
+    journal,
+    exporter,
+    logger,
+    now: settings.now,
+    spanOptions: {
+      environment: settings.environment,
+      release: settings.release,
+      serviceName: 'llm-trace-gateway',
+      serviceVersion: settings.serviceVersion,
+    },
+  });
+  shipper.start();
+
+  return {
+    journal,
+    shipper,
+    async record(call, options) {
+      await journal.append(call, options);
+      shipper.notify();
+    },
+    state: () => ({ mode: 'langfuse', ...shipper.state() }),
+    async close(flushTimeoutMs) {
+      const { remaining } = await shipper.flush(flushTimeoutMs);
+      if (remaining === undefined || remaining > 0) logger.info({ remaining }, 'trace records left in the journal; they are sent after the next start');
+      await exporter.close();
+      journal.close();
+    },
+  };
+}

@@ -1,0 +1,87 @@
+// The spool: on the request thread, each call record is appended to a plain file with one write
+// before the client gets its last bytes. That write is what makes a completed call survive a
+// SIGKILL (it is in the OS page cache when writeSync returns); the trace worker then moves records
+// into the SQLite journal and deletes each spool file once all its records are committed.
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface Spool {
+  /** The file being written now. */
+  readonly file: string;
+  /** Appends one record (one JSON line). Returns the file it sealed, if this write started a new one. */
+  write(json: string): string | undefined;
+  /** Closes the current file; returns it (sealed). */
+  close(): string;
+}
+
+const maxFileBytes = 16 * 1024 * 1024;
+const maxFileAgeMs = 10_000;
+
+export function spoolDirectory(dataDir: string): string {
+  return join(dataDir, 'spool');
+}
+
+export function createSpool(dataDir: string): Spool {
+  const dir = spoolDirectory(dataDir);
+  mkdirSync(dir, { recursive: true });
+  let counter = 0;
+  let file = '';
+  let fd = -1;
+  let bytes = 0;
+  let openedAt = 0;
+
+  const open = () => {
+    counter += 1;
+    // Sortable and unique per process, so files from a previous run are never reopened.
+    file = join(dir, `${Date.now().toString().padStart(15, '0')}-${process.pid}-${counter}.jsonl`);
+    fd = openSync(file, 'a');
+    bytes = 0;
+    openedAt = Date.now();
+  };
+  open();
+
+  return {
+    get file() { return file; },
+    write(json) {
+      let sealed: string | undefined;
+      if (bytes > maxFileBytes || (bytes > 0 && Date.now() - openedAt > maxFileAgeMs)) {
+        closeSync(fd);
+        sealed = file;
+        open();
+      }
+      bytes += writeSync(fd, `${json}\n`);
+      return sealed;
+    },
+    close() {
+      if (fd !== -1) closeSync(fd);
+      fd = -1;
+      return file;
+    },
+  };
+}
+
+/** Every spool file in the directory, oldest first, with its complete lines (a torn last line is skipped). */
+export function readSpool(dataDir: string): Array<{ file: string; lines: string[] }> {
+  const dir = spoolDirectory(dataDir);
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((name) => name.endsWith('.jsonl')).sort();
+  } catch {
+    return [];
+  }
+  return names.map((name) => {
+    const file = join(dir, name);
+    const text = readFileSync(file, 'utf8');
+    const lines = text.split('\n');
+    lines.pop(); // after the last newline: empty, or a line whose write was cut short
+    return { file, lines };
+  });
+}
+
+export function removeSpoolFile(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch {
+    // Already gone: nothing to do.
+  }
+}
