@@ -1,6 +1,6 @@
 // Gateway key check: `x-api-key` (the seed) or `Authorization: Bearer` (so n8n needs no custom header).
 // n8n may send both, with junk in the bearer (../shared/contracts/clients.md): either one valid is enough.
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { errors } from '../errors.ts';
 import { createFailureThrottle } from './failure-throttle.ts';
@@ -13,7 +13,7 @@ export interface AuthOptions {
   now?: () => number;
 }
 
-const digest = (value: string) => createHash('sha256').update(value).digest();
+const digest = (value: string) => hash('sha256', value, 'buffer');
 
 export function createAuthHook(options: AuthOptions) {
   if (options.apiKeys.length === 0) throw new Error('createAuthHook needs at least one key');
