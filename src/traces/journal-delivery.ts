@@ -10,9 +10,13 @@ export interface PendingRow {
   bytes: number;
 }
 
-export function createJournalDelivery(db: DatabaseSync, now: () => number) {
-  const selectPending = db.prepare(`SELECT calls.seq, records.record FROM calls JOIN records ON records.seq = calls.seq
-    WHERE calls.delivery = 'pending' ORDER BY calls.started_at LIMIT ?`);
+export function createJournalDelivery(db: DatabaseSync, now: () => number, cacheSize: number) {
+  // Index-only: the (delivery, started_at) index holds the seq.
+  const selectPending = db.prepare(`SELECT seq FROM calls WHERE delivery = 'pending' ORDER BY started_at LIMIT ?`);
+  const selectRecord = db.prepare('SELECT record FROM records WHERE seq = ?');
+  // Rows committed by this process and not yet delivered: in the steady state the shipper sends them
+  // straight from here, without reading the record back and parsing it again.
+  const recent = new Map<number, PendingRow>();
   // Each count is an index range, so /health stays cheap with a large journal.
   const counts = db.prepare(`SELECT (SELECT COUNT(*) FROM calls) AS total,
     (SELECT COUNT(*) FROM calls WHERE delivery = 'pending') AS pending,
@@ -43,9 +47,18 @@ export function createJournalDelivery(db: DatabaseSync, now: () => number) {
 
   return {
     /** The oldest rows waiting for delivery. */
+    remember(rows: PendingRow[]) {
+      for (const row of rows) if (recent.size < cacheSize) recent.set(row.seq, row);
+    },
     pending(limit: number): PendingRow[] {
       const result: PendingRow[] = [];
-      for (const { seq, record } of selectPending.all(limit) as { seq: number; record: string }[]) {
+      for (const { seq } of selectPending.all(limit) as { seq: number }[]) {
+        const cached = recent.get(seq);
+        if (cached) {
+          result.push(cached);
+          continue;
+        }
+        const record = (selectRecord.get(seq) as { record: string } | undefined)?.record ?? '';
         try {
           result.push({ seq, call: JSON.parse(record) as LlmCall, bytes: record.length });
         } catch {
@@ -54,9 +67,15 @@ export function createJournalDelivery(db: DatabaseSync, now: () => number) {
       }
       return result;
     },
-    markDelivered: (seqs: number[]) => delivered(seqs, now()),
+    markDelivered(seqs: number[]) {
+      delivered(seqs, now());
+      for (const seq of seqs) recent.delete(seq);
+    },
     markFailed: (seqs: number[], error: string) => failed(seqs, error.slice(0, 1000)),
-    markRejected: (seqs: number[], error: string) => rejected(seqs, error.slice(0, 1000)),
+    markRejected(seqs: number[], error: string) {
+      rejected(seqs, error.slice(0, 1000));
+      for (const seq of seqs) recent.delete(seq);
+    },
     /** Start-up: rejected rows become pending again, so fixed keys or a fixed server deliver them. */
     resetRejected: () => Number(db.prepare(`UPDATE calls SET delivery = 'pending' WHERE delivery = 'rejected'`).run().changes),
     counts() {

@@ -64,6 +64,9 @@ export interface Journal {
   close(): void;
 }
 
+/** Rows the shipper can take from memory instead of reading and parsing them back. */
+const recentCacheSize = 20_000;
+
 interface Waiting {
   call: LlmCall;
   options?: AppendOptions;
@@ -77,7 +80,7 @@ export function createJournal(options: JournalOptions): Journal {
   const upsertCall = db.prepare(upsertCallSql);
   const insertCallIfAbsent = db.prepare(insertCallIfAbsentSql);
   const upsertRecord = db.prepare(upsertRecordSql);
-  const delivery = createJournalDelivery(db, now);
+  const delivery = createJournalDelivery(db, now, options.shipping ? recentCacheSize : 0);
   const views = createJournalViews(db);
   const pruner = createJournalPruner(db, { ...options, now });
   const newRowDelivery: Delivery = options.shipping ? 'pending' : 'local';
@@ -103,23 +106,27 @@ export function createJournal(options: JournalOptions): Journal {
       for (const waiting of batch) waiting.resolve();
       return;
     }
-    const rows: Array<ReturnType<typeof callRow> & { ifAbsent: boolean }> = [];
+    const rows: Array<ReturnType<typeof callRow> & { ifAbsent: boolean; call: LlmCall }> = [];
     for (const { call, options: appendOptions } of batch) {
       try {
-        rows.push({ ...callRow(call, newRowDelivery, appendOptions?.json), ifAbsent: appendOptions?.ifAbsent === true });
+        rows.push({ ...callRow(call, newRowDelivery, appendOptions?.json), ifAbsent: appendOptions?.ifAbsent === true, call });
       } catch (error) {
         writeFailed(1, error, call.id);
       }
     }
+    const committed: PendingRow[] = [];
     try {
       db.exec('BEGIN IMMEDIATE');
       try {
-        for (const { columns, record, ifAbsent } of rows) {
+        for (const { columns, record, ifAbsent, call } of rows) {
           const inserted = (ifAbsent ? insertCallIfAbsent : upsertCall).get(...columns) as { seq: number } | undefined;
-          if (inserted) upsertRecord.run(inserted.seq, record);
+          if (!inserted) continue;
+          upsertRecord.run(inserted.seq, record);
+          committed.push({ seq: inserted.seq, call, bytes: record.length });
         }
         db.exec('COMMIT');
         commits += 1;
+        delivery.remember(committed);
       } catch (error) {
         if (db.isTransaction) db.exec('ROLLBACK');
         throw error;
