@@ -1,0 +1,73 @@
+// What the benchmark reads about a process from /proc (Linux): CPU time, resident memory, its peak.
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+
+function clockTicksPerSecond(): number {
+  try {
+    const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+    return Number.isFinite(ticks) && ticks > 0 ? ticks : 100;
+  } catch {
+    return 100;
+  }
+}
+const ticksPerSecond = clockTicksPerSecond();
+
+/** User plus system CPU time of the whole process (all threads), in microseconds. */
+export function cpuMicros(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) start at field 3; utime and stime are 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) / ticksPerSecond) * 1e6;
+}
+
+function statusField(pid: number, name: string): number {
+  const match = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) * 1024 : 0;
+}
+
+export const rssBytes = (pid: number): number => statusField(pid, 'VmRSS');
+export const peakRssBytes = (pid: number): number => statusField(pid, 'VmHWM');
+
+/** Resets VmHWM to the current RSS (clear_refs 5, Linux 4.0+); false where not permitted. */
+export function resetPeakRss(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Peak RSS over a window: VmHWM after a reset where allowed, else the highest VmRSS sampled. */
+export function watchPeakRss(pid: number, intervalMs = 50): { stop(): number } {
+  const canReset = resetPeakRss(pid);
+  let sampled = rssBytes(pid);
+  const timer = setInterval(() => {
+    try { sampled = Math.max(sampled, rssBytes(pid)); } catch { /* the process ended; keep what we have */ }
+  }, intervalMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      try {
+        return Math.max(sampled, canReset ? peakRssBytes(pid) : 0);
+      } catch {
+        return sampled;
+      }
+    },
+  };
+}
+
+/** Machine-wide CPU time from /proc/stat, in microseconds: busy (all but idle and iowait), steal, total. */
+export function machineCpuMicros(): { busy: number; steal: number; total: number } {
+  const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = fields;
+  const toMicros = (ticks: number) => (ticks / ticksPerSecond) * 1e6;
+  return { busy: toMicros(user + nice + system + irq + softirq), steal: toMicros(steal), total: toMicros(user + nice + system + idle + iowait + irq + softirq + steal) };
+}
+
+/** CPU time of this process plus its reaped children (helpers once stopped, every wrk run), in microseconds. */
+export function ownTreeCpuMicros(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / ticksPerSecond) * 1e6;
+}
