@@ -25,25 +25,18 @@ export function createJournalDelivery(db: DatabaseSync, now: () => number, cache
     (SELECT MIN(started_at) FROM calls WHERE delivery = 'rejected') AS oldest_rejected,
     (SELECT value FROM meta WHERE key = 'dropped') AS dropped`);
 
-  function inTransaction(sql: string) {
+  // One statement per batch: the seqs travel as a JSON array.
+  function forSeqs(sql: string) {
     const statement = db.prepare(sql);
     return (seqs: number[], ...params: SQLInputValue[]) => {
-      if (seqs.length === 0) return;
-      db.exec('BEGIN IMMEDIATE');
-      try {
-        for (const seq of seqs) statement.run(...params, seq);
-        db.exec('COMMIT');
-      } catch (error) {
-        if (db.isTransaction) db.exec('ROLLBACK');
-        throw error;
-      }
+      if (seqs.length > 0) statement.run(...params, JSON.stringify(seqs));
     };
   }
-  const delivered = inTransaction(`UPDATE calls SET delivery = 'delivered', delivered_at = ?, last_error = NULL
-    WHERE seq = ? AND delivery = 'pending'`);
-  const failed = inTransaction('UPDATE calls SET attempts = attempts + 1, last_error = ? WHERE seq = ?');
-  const rejected = inTransaction(`UPDATE calls SET delivery = 'rejected', attempts = attempts + 1, last_error = ?
-    WHERE seq = ? AND delivery = 'pending'`);
+  const delivered = forSeqs(`UPDATE calls SET delivery = 'delivered', delivered_at = ?, last_error = NULL
+    WHERE seq IN (SELECT value FROM json_each(?)) AND delivery = 'pending'`);
+  const failed = forSeqs('UPDATE calls SET attempts = attempts + 1, last_error = ? WHERE seq IN (SELECT value FROM json_each(?))');
+  const rejected = forSeqs(`UPDATE calls SET delivery = 'rejected', attempts = attempts + 1, last_error = ?
+    WHERE seq IN (SELECT value FROM json_each(?)) AND delivery = 'pending'`);
 
   return {
     /** The oldest rows waiting for delivery. */

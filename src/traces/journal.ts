@@ -25,6 +25,11 @@ export interface JournalOptions {
   logger: Logger;
   now?: () => number;
   pruneIntervalMs?: number;
+  /**
+   * How long appends gather before one transaction commits them. 0 (default): the same event-loop turn.
+   * The trace worker waits longer: the spool already made each call durable, so bigger transactions cost nothing.
+   */
+  commitDelayMs?: number;
 }
 
 export interface JournalStats {
@@ -152,7 +157,10 @@ export function createJournal(options: JournalOptions): Journal {
   return {
     append(call, appendOptions) {
       return new Promise<void>((resolve) => {
-        if (queue.length === 0) setImmediate(commitQueue);
+        if (queue.length === 0) {
+          if (options.commitDelayMs) setTimeout(commitQueue, options.commitDelayMs);
+          else setImmediate(commitQueue);
+        }
         queue.push({ call, options: appendOptions, resolve });
       });
     },

@@ -23,6 +23,8 @@ export interface TraceBackendSettings {
   /** Shipper tuning, for tests and benchmarks. */
   shipper?: Pick<TraceShipperOptions, 'batchSize' | 'maxBatchBytes' | 'idleDelayMs' | 'notifyDelayMs' | 'backoff'>;
   now?: () => number;
+  /** See JournalOptions.commitDelayMs. */
+  commitDelayMs?: number;
 }
 
 export type DeliveryState =
@@ -48,6 +50,7 @@ export function createTraceBackend(settings: TraceBackendSettings): TraceBackend
     shipping: langfuse !== undefined,
     logger,
     now: settings.now,
+    commitDelayMs: settings.commitDelayMs,
   });
   if (!langfuse) {
     return {

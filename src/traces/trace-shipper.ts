@@ -45,7 +45,7 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
   const batchSize = options.batchSize ?? 200;
   const maxBatchBytes = options.maxBatchBytes ?? 1024 * 1024;
   const idleDelayMs = options.idleDelayMs ?? 5000;
-  const notifyDelayMs = options.notifyDelayMs ?? 50;
+  const notifyDelayMs = options.notifyDelayMs ?? 200;
   const backoff = { baseMs: 500, maxMs: 60_000, maxRetryAfterMs: 300_000, ...options.backoff };
   const systemicRejection = 4;
 
