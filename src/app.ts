@@ -6,6 +6,7 @@ import cors from '@fastify/cors';
 import type { Config } from './config.ts';
 import { errors, ProxyError } from './errors.ts';
 import { createAuthHook } from './http/auth.ts';
+import { createClientErrorHandler } from './http/client-error.ts';
 import './http/request-info.ts';
 import type { UpstreamClient } from './upstream/openrouter-client.ts';
 import { llmEndpoints } from './routes/llm-endpoints.ts';
@@ -37,6 +38,8 @@ export async function createApp(deps: AppDeps) {
   const app = Fastify({
     ...(isLogger ? { loggerInstance: deps.logger as FastifyBaseLogger } : { logger: (deps.logger as FastifyServerOptions['logger']) ?? false }),
     bodyLimit: config.bodyLimitBytes,
+    http: { maxHeaderSize: config.maxHeaderBytes },
+    clientErrorHandler: createClientErrorHandler(config.maxHeaderBytes),
     // One log line per request, written by our onResponse hook below (with model, session, trace id).
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,

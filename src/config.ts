@@ -24,6 +24,8 @@ export interface Config {
   streamIdleTimeoutMs: number;
   maxStreamMs: number;
   bodyLimitBytes: number;
+  /** Largest request head (request line and headers) a client may send; above it, 431. */
+  maxHeaderBytes: number;
   shutdownDrainMs: number;
   traces: {
     captureContent: boolean;
@@ -74,6 +76,7 @@ const schema = z.object({
   STREAM_IDLE_TIMEOUT_S: positive('a number of seconds').default(120),
   MAX_STREAM_S: positive('a number of seconds').default(3600),
   BODY_LIMIT_MB: positive('a number of megabytes').default(32),
+  MAX_HEADER_KB: positive('a number of kilobytes').default(32),
   SHUTDOWN_DRAIN_S: z.coerce.number({ message: 'expected a number of seconds' }).min(0).default(30),
   TRACE_CONTENT: flag.default(true),
   TRACE_SAMPLE_RATE: z.coerce.number({ message: 'expected a number from 0 to 1' }).min(0, 'expected a number from 0 to 1').max(1, 'expected a number from 0 to 1').default(1),
@@ -131,6 +134,7 @@ export function loadConfig(env: Record<string, string | undefined>, options: { i
     streamIdleTimeoutMs: e.STREAM_IDLE_TIMEOUT_S * 1000,
     maxStreamMs: e.MAX_STREAM_S * 1000,
     bodyLimitBytes: Math.round(e.BODY_LIMIT_MB * 1024 * 1024),
+    maxHeaderBytes: Math.round(e.MAX_HEADER_KB * 1024),
     shutdownDrainMs: e.SHUTDOWN_DRAIN_S * 1000,
     traces: {
       captureContent: e.TRACE_CONTENT,

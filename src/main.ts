@@ -1,7 +1,6 @@
 // Entry: loadConfig(env) -> trace pipeline -> createApp -> listen; SIGTERM/SIGINT -> drain, flush, close.
 import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
-import type { LoggerOptions } from 'pino';
 import { ConfigError, loadConfig, readEnvironment } from './config.ts';
 import type { Config } from './config.ts';
 import { createApp } from './app.ts';
@@ -9,20 +8,9 @@ import { createOpenRouterClient } from './upstream/openrouter-client.ts';
 import { createTracePipeline } from './traces/create-trace-pipeline.ts';
 import { viewerRoutes } from './viewer/viewer-routes.ts';
 import { startupReport } from './startup-report.ts';
+import { configuredSecrets, loggerOptions } from './logger-options.ts';
 
 const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-
-function loggerOptions(config: Config, secrets: string[]): LoggerOptions {
-  return {
-    level: config.logLevel,
-    // Secrets are never logged on purpose; this is the net under that rule for anything logged by accident.
-    redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'headers.authorization', 'headers["x-api-key"]'], censor: '[redacted]' },
-    hooks: {
-      streamWrite: (line) => secrets.reduce((text, secret) => text.split(secret).join('[redacted]'), line),
-    },
-    ...(config.prettyLogs && { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,reqId' } } }),
-  };
-}
 
 async function main() {
   let config: Config;
@@ -35,9 +23,7 @@ async function main() {
     process.stderr.write(`Configuration error: ${error.message}\n`);
     process.exit(1);
   }
-  const secrets = [...(config.apiKeyGenerated ? [] : config.apiKeys), config.openrouter.apiKey, config.langfuse?.publicKey, config.langfuse?.secretKey]
-    .filter((value): value is string => typeof value === 'string' && value.length >= 8);
-  const logger = pino(loggerOptions(config, secrets));
+  const logger = pino(loggerOptions(config, configuredSecrets(config)));
 
   const traces = createTracePipeline({
     dataDir: config.dataDir,

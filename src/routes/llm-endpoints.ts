@@ -8,6 +8,7 @@ import { summarizeBody, summarizeStream } from '../calls/response-summary.ts';
 import { tapStream } from '../calls/stream-tap.ts';
 import { forwardableHeaders, headerValue } from '../upstream/response-headers.ts';
 import { readJsonBody } from '../http/read-json-body.ts';
+import { cleanLabel } from '../calls/clean-label.ts';
 import { openCall } from './call-context.ts';
 import type { CallContext, LlmRouteDeps } from './call-context.ts';
 
@@ -68,7 +69,8 @@ async function handleCall(deps: LlmRouteDeps, endpoint: Endpoint, path: string, 
       return await failBeforeAnswer(ctx, reply, cause);
     }
     const payload = Buffer.concat(chunks);
-    const summary = contentType.includes('json') || status < 300 ? summarizeBody(endpoint, payload.toString('utf8')) : {};
+    const summary = summarizeBody(endpoint, payload.toString('utf8'));
+    if (summary.malformed) return await failUnreadable(ctx, reply, status, contentType, payload, headerValue(response.headers, 'retry-after'));
     await ctx.finish(status, summary);
     if (ctx.state.clientGone) return reply.hijack();
     return reply.code(status).headers(headers).send(payload);
@@ -83,6 +85,16 @@ async function failBeforeAnswer(ctx: CallContext, reply: FastifyReply, cause: un
   await ctx.finish(status, {}, { outcome: failure.outcome, message: failure.error.message });
   if (ctx.state.clientGone) return reply.hijack();
   throw failure.error;
+}
+
+/** A body no client could parse (an HTML error page, cut or garbled JSON) becomes an OpenAI-shaped error. */
+async function failUnreadable(ctx: CallContext, reply: FastifyReply, status: number, contentType: string, payload: Buffer, retryAfter?: string) {
+  const excerpt = cleanLabel(payload.subarray(0, 400).toString('utf8'), 100);
+  const detail = `a body that is not JSON (${contentType || 'no content type'}${excerpt ? `, starting "${excerpt}"` : ', empty'})`;
+  const error = errors.upstreamUnreadable(status, detail, retryAfter ? { 'retry-after': retryAfter } : {});
+  await ctx.finish(error.status, {}, { outcome: 'upstream_error', message: error.message });
+  if (ctx.state.clientGone) return reply.hijack();
+  throw error;
 }
 
 async function forwardStream(ctx: CallContext, reply: FastifyReply, body: AsyncIterable<Buffer>, status: number, headers: Record<string, string | string[]>) {
@@ -101,9 +113,12 @@ async function forwardStream(ctx: CallContext, reply: FastifyReply, body: AsyncI
     await ctx.finish(499, summary, { outcome: 'client_aborted', message: 'the stream was cut short' });
     return;
   }
-  if (tap.failure !== undefined) {
+  // An upstream that ended after unreadable events and without [DONE] failed as surely as one that dropped.
+  const failure = tap.failure !== undefined ? ctx.failureOf(tap.failure)
+    : tap.unreadable > 0 && !summary.done ? { outcome: 'upstream_error' as const, error: errors.upstreamUnreadable(status, `${tap.unreadable} unreadable event(s) and no end of stream`) }
+      : undefined;
+  if (failure !== undefined) {
     // The client already has a 200 and part of the stream: end it with one OpenAI-shaped error event.
-    const failure = ctx.failureOf(tap.failure);
     await ctx.finish(status, summary, { outcome: failure.outcome, message: failure.error.message });
     if (tap.held) res.write(tap.held);
     res.end(`data: ${JSON.stringify(failure.error.toJSON())}\n\n`);

@@ -107,6 +107,9 @@ export function createTracePipeline(settings: TracePipelineSettings): TracePipel
     },
     close(flushTimeoutMs) {
       closing ??= (async () => {
+        // The worker is unref'd so that it never holds the process open; while it flushes, it must, or a
+        // shutdown whose server is already closed would exit before the worker's answer (and its delivery).
+        worker.ref();
         flushOutbox();
         const sealed = spool.close();
         const closed = new Promise<void>((resolve) => { closedResolve = resolve; });

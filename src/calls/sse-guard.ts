@@ -1,0 +1,115 @@
+// Lets through only SSE events a client can read: the OpenAI SDK JSON-parses every event that has data or a
+// name and throws on anything else (../../shared/contracts/clients.md, "SSE parsing"). Events are forwarded
+// byte for byte once their blank line has arrived; an unreadable one is dropped and counted.
+
+const field = /^(?:data|event|id|retry)(?::|$)/;
+
+/** True when the event (its lines, with the blank line that ends it) is safe for a client's SSE parser. */
+export function isReadableEvent(block: string): boolean {
+  // The usual event, one `data: {...}` line: checked without splitting.
+  if (block.startsWith('data: ') && block.indexOf('\n') === block.length - 2 && block.endsWith('\n\n')) return isReadablePayload(block.slice(6, -2));
+  const data: string[] = [];
+  let named = false;
+  for (const raw of block.split('\n')) {
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (line === '' || line.startsWith(':')) continue;
+    if (!field.test(line)) return false;
+    if (line.startsWith('data')) data.push(line.slice(line[5] === ' ' ? 6 : 5));
+    else if (line.startsWith('event')) named = true;
+  }
+  if (data.length === 0) return !named;
+  return isReadablePayload(data.join('\n'));
+}
+
+function isReadablePayload(payload: string): boolean {
+  if (payload === '[DONE]') return true;
+  try {
+    JSON.parse(payload);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const blankLine = Buffer.from('\n\n');
+const blankLineCrlf = Buffer.from('\n\r\n');
+
+/** Index just past the next blank line (`\n\n` or `\n\r\n`) at or after `from`, or -1. */
+function nextEventEnd(buffer: Buffer, from: number): number {
+  const plain = buffer.indexOf(blankLine, from);
+  const crlf = buffer.indexOf(blankLineCrlf, from);
+  if (crlf === -1 || (plain !== -1 && plain < crlf)) return plain === -1 ? -1 : plain + 2;
+  return crlf + 3;
+}
+
+/** An event this large without its blank line is not SSE: it is dropped rather than held in memory. */
+const maxEventBytes = 16 * 1024 * 1024;
+
+/** Index just past the last blank line in `buffer`, or -1. */
+function lastEventEnd(buffer: Buffer): number {
+  const plain = buffer.lastIndexOf(blankLine);
+  const crlf = buffer.lastIndexOf(blankLineCrlf);
+  return Math.max(plain === -1 ? -1 : plain + 2, crlf === -1 ? -1 : crlf + 3);
+}
+
+export function createSseGuard() {
+  // An unfinished event, kept as the chunks that brought it, so a long one is joined once, not once per chunk.
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  let dropped = 0;
+
+  const keepReadable = (buffer: Buffer, end: number): Buffer => {
+    const kept: Buffer[] = [];
+    let start = 0;
+    let allKept = true;
+    while (start < end) {
+      const next = nextEventEnd(buffer, start);
+      if (next === -1 || next > end) break; // what is left is the second half of a CRLF blank line
+      const block = buffer.subarray(start, next);
+      if (isReadableEvent(block.toString('utf8'))) kept.push(block);
+      else { dropped += 1; allKept = false; }
+      start = next;
+    }
+    return allKept ? buffer.subarray(0, end) : Buffer.concat(kept);
+  };
+
+  return {
+    /** Takes an upstream chunk; returns the complete, readable events it finished (maybe empty). */
+    push(chunk: Buffer): Buffer {
+      // A blank line may straddle the previous chunk and this one: look at the last two bytes before it too.
+      const last = pending.at(-1);
+      const before = !last ? undefined : last.length >= 2 ? last.subarray(last.length - 2) : Buffer.concat(pending.slice(-2)).subarray(-2);
+      const window = before ? Buffer.concat([before, chunk]) : chunk;
+      // Usually a chunk is whole events: it ends with its blank line, and nothing waits before it.
+      const endInWindow = !before && chunk.at(-1) === 0x0a && chunk.at(-2) === 0x0a ? chunk.length : lastEventEnd(window);
+      if (endInWindow === -1) {
+        pending.push(chunk);
+        pendingBytes += chunk.length;
+        if (pendingBytes > maxEventBytes) {
+          pending = [];
+          pendingBytes = 0;
+          dropped += 1;
+        }
+        return Buffer.alloc(0);
+      }
+      const buffer = pending.length > 0 ? Buffer.concat([...pending, chunk]) : chunk;
+      const end = endInWindow + pendingBytes - (before?.length ?? 0);
+      const rest = buffer.subarray(end);
+      pending = rest.length > 0 ? [rest] : [];
+      pendingBytes = rest.length;
+      return keepReadable(buffer, end);
+    },
+    /** The stream ended: an unfinished last event is forwarded (with its blank line) only if readable. */
+    end(): Buffer {
+      const rest = Buffer.concat(pending);
+      pending = [];
+      pendingBytes = 0;
+      if (rest.toString('utf8').trim() === '') return Buffer.alloc(0);
+      if (isReadableEvent(rest.toString('utf8'))) return Buffer.concat([rest, Buffer.from(rest.at(-1) === 0x0a ? '\n' : '\n\n')]);
+      dropped += 1;
+      return Buffer.alloc(0);
+    },
+    /** Events dropped so far. */
+    get dropped() { return dropped; },
+  };
+}

@@ -1,0 +1,22 @@
+// Errors Node's HTTP parser raises before any route runs (a request head over MAX_HEADER_KB, a malformed
+// request, a client too slow to send its request): answered OpenAI-shaped like every error of ours, then closed.
+// Replaces Fastify's default, whose body clients show as "(no body)" (../../shared/contracts/clients.md, "Errors").
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import { errors } from '../errors.ts';
+
+export function createClientErrorHandler(maxHeaderBytes: number) {
+  return function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {
+    // The connection is already gone: nobody to answer (https://nodejs.org/api/http.html#event-clienterror).
+    if (error.code === 'ECONNRESET' || socket.destroyed) return;
+    const failure = error.code === 'HPE_HEADER_OVERFLOW' ? errors.headersTooLarge(maxHeaderBytes)
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? errors.requestTimeout()
+        : errors.malformedRequest();
+    const body = JSON.stringify(failure.toJSON());
+    if (socket.writable) {
+      socket.write(`HTTP/1.1 ${failure.status} ${STATUS_CODES[failure.status] ?? ''}\r\nContent-Type: application/json\r\n`
+        + `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    }
+    socket.destroy(error);
+  };
+}
