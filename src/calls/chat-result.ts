@@ -1,7 +1,7 @@
 // Reads a chat completion (or legacy text completion) answer into a summary: whole JSON bodies, or a stream
 // of chunks whose content, reasoning and tool-call fragments are assembled (../shared/contracts/openrouter.md).
 import type { CallOutput, ToolCall } from './llm-call.ts';
-import type { SseEvent } from './sse-events.ts';
+import type { ReadableEvent } from './sse-guard.ts';
 import type { ResponseSummary } from './response-summary.ts';
 import { readUsage } from './usage.ts';
 
@@ -55,40 +55,42 @@ export function readChatBody(json: Json): ResponseSummary {
 
 interface ChoiceState { content: string; reasoning: string; finishReason?: string; tools: Map<number, ToolCall> }
 
-export function readChatStream(events: readonly SseEvent[]): ResponseSummary {
+/** Reads a chat stream event by event, as the tap forwards it: content, reasoning and tool-call fragments. */
+export function createChatStreamReader() {
   const summary: ResponseSummary = {};
   const choices = new Map<number, ChoiceState>();
-  for (const event of events) {
-    if (event.data === '[DONE]') { summary.done = true; continue; }
-    let json: unknown;
-    try { json = JSON.parse(event.data); } catch { summary.malformed = (summary.malformed ?? 0) + 1; continue; }
-    if (!isObject(json)) continue;
-    summary.model ??= text(json.model);
-    summary.provider ??= text(json.provider);
-    summary.generationId ??= text(json.id);
-    if (json.error !== undefined) summary.error = describeError(json.error) ?? 'error chunk';
-    if (isObject(json.usage)) Object.assign(summary, readUsage(json.usage));
-    if (!Array.isArray(json.choices)) continue;
-    for (const choice of json.choices) {
-      if (!isObject(choice)) continue;
-      const index = typeof choice.index === 'number' ? choice.index : 0;
-      let state = choices.get(index);
-      if (!state) { state = { content: '', reasoning: '', tools: new Map() }; choices.set(index, state); }
-      if (typeof choice.finish_reason === 'string') state.finishReason = choice.finish_reason;
-      const delta = isObject(choice.delta) ? choice.delta : {};
-      const piece = text(delta.content) ?? text(choice.text);
-      const reasoning = text(delta.reasoning);
-      if (piece) state.content += piece;
-      if (reasoning) state.reasoning += reasoning;
-      if (Array.isArray(delta.tool_calls)) mergeToolFragments(state.tools, delta.tool_calls);
-      if (summary.firstTokenAt === undefined && (piece || reasoning || Array.isArray(delta.tool_calls))) {
-        summary.firstTokenAt = event.at;
+  return {
+    add(event: ReadableEvent, at: number): void {
+      if (event.data === '[DONE]') { summary.done = true; return; }
+      const json = event.json;
+      if (!isObject(json)) return;
+      summary.model ??= text(json.model);
+      summary.provider ??= text(json.provider);
+      summary.generationId ??= text(json.id);
+      if (json.error !== undefined) summary.error = describeError(json.error) ?? 'error chunk';
+      if (isObject(json.usage)) Object.assign(summary, readUsage(json.usage));
+      if (!Array.isArray(json.choices)) return;
+      for (const choice of json.choices) {
+        if (!isObject(choice)) continue;
+        const index = typeof choice.index === 'number' ? choice.index : 0;
+        let state = choices.get(index);
+        if (!state) { state = { content: '', reasoning: '', tools: new Map() }; choices.set(index, state); }
+        if (typeof choice.finish_reason === 'string') state.finishReason = choice.finish_reason;
+        const delta = isObject(choice.delta) ? choice.delta : {};
+        const piece = text(delta.content) ?? text(choice.text);
+        const reasoning = text(delta.reasoning);
+        if (piece) state.content += piece;
+        if (reasoning) state.reasoning += reasoning;
+        if (Array.isArray(delta.tool_calls)) mergeToolFragments(state.tools, delta.tool_calls);
+        if (summary.firstTokenAt === undefined && (piece || reasoning || Array.isArray(delta.tool_calls))) summary.firstTokenAt = at;
       }
-    }
-  }
-  const outputs = [...choices.entries()].sort(([a], [b]) => a - b).map(([, state]) => toOutput(state));
-  if (outputs[0]) summary.output = outputs.length > 1 ? { ...outputs[0], raw: outputs } : outputs[0];
-  return summary;
+    },
+    summary(): ResponseSummary {
+      const outputs = [...choices.entries()].sort(([a], [b]) => a - b).map(([, state]) => toOutput(state));
+      if (outputs[0]) summary.output = outputs.length > 1 ? { ...outputs[0], raw: outputs } : outputs[0];
+      return summary;
+    },
+  };
 }
 
 function mergeToolFragments(tools: Map<number, ToolCall>, fragments: unknown[]) {

@@ -1,9 +1,8 @@
 // What the gateway learned from the upstream's answer, whatever the endpoint: one shape for build-call.ts.
 import type { CallOutput, Endpoint, Usage } from './llm-call.ts';
-import type { CapturedChunk } from './sse-events.ts';
-import { parseSseEvents } from './sse-events.ts';
-import { readChatBody, readChatStream } from './chat-result.ts';
-import { readResponsesBody, readResponsesStream } from './responses-result.ts';
+import type { ReadableEvent } from './sse-guard.ts';
+import { createChatStreamReader, readChatBody } from './chat-result.ts';
+import { createResponsesStreamReader, readResponsesBody } from './responses-result.ts';
 import { readEmbeddingsBody } from './embeddings-result.ts';
 
 export interface ResponseSummary {
@@ -37,7 +36,12 @@ export function summarizeBody(endpoint: Endpoint, bodyText: string): ResponseSum
   return readChatBody(body);
 }
 
-export function summarizeStream(endpoint: Endpoint, chunks: readonly CapturedChunk[]): ResponseSummary {
-  const events = parseSseEvents(chunks);
-  return endpoint === 'responses' ? readResponsesStream(events) : readChatStream(events);
+export interface StreamReader {
+  add(event: ReadableEvent, at: number): void;
+  summary(): ResponseSummary;
+}
+
+/** Streams are read event by event as they are forwarded, each event parsed once (by the SSE guard). */
+export function createStreamReader(endpoint: Endpoint): StreamReader {
+  return endpoint === 'responses' ? createResponsesStreamReader() : createChatStreamReader();
 }

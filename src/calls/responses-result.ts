@@ -1,7 +1,7 @@
 // Reads a Responses API answer (POST /responses; n8n's default) into a summary. Streams end with a
 // `response.completed` (or `.failed` / `.incomplete`) event that carries the whole response.
 import type { CallOutput, ToolCall } from './llm-call.ts';
-import type { SseEvent } from './sse-events.ts';
+import type { ReadableEvent } from './sse-guard.ts';
 import type { ResponseSummary } from './response-summary.ts';
 import { describeError } from './chat-result.ts';
 import { readUsage } from './usage.ts';
@@ -50,32 +50,36 @@ export function readResponsesBody(json: Json): ResponseSummary {
 
 const finalEvents = new Set(['response.completed', 'response.failed', 'response.incomplete']);
 
-export function readResponsesStream(events: readonly SseEvent[]): ResponseSummary {
+/** Reads a Responses API stream event by event, as the tap forwards it. */
+export function createResponsesStreamReader() {
   let summary: ResponseSummary = {};
   let firstTokenAt: number | undefined;
   let streamedText = '';
   let error: string | undefined;
   let done = false;
-  for (const event of events) {
-    if (event.data === '[DONE]') { done = true; continue; }
-    let json: unknown;
-    try { json = JSON.parse(event.data); } catch { continue; }
-    if (!isObject(json)) continue;
-    const type = text(json.type) ?? event.event ?? '';
-    if (type.endsWith('.delta')) {
-      firstTokenAt ??= event.at;
-      if (type === 'response.output_text.delta') streamedText += text(json.delta) ?? '';
-    } else if (type === 'error') {
-      error = describeError(json.error ?? json) ?? 'error event';
-    } else if (finalEvents.has(type) && isObject(json.response)) {
-      summary = readResponsesBody(json.response);
-      done = true;
-    } else if (type === 'response.created' && isObject(json.response)) {
-      summary.model ??= text(json.response.model);
-      summary.generationId ??= text(json.response.id);
-    }
-  }
-  // A stream cut before its final event still shows what was said.
-  if (!summary.output && streamedText) summary.output = { role: 'assistant', content: streamedText };
-  return { ...summary, error: error ?? summary.error, firstTokenAt, done };
+  return {
+    add(event: ReadableEvent, at: number): void {
+      if (event.data === '[DONE]') { done = true; return; }
+      const json = event.json;
+      if (!isObject(json)) return;
+      const type = text(json.type) ?? event.name ?? '';
+      if (type.endsWith('.delta')) {
+        firstTokenAt ??= at;
+        if (type === 'response.output_text.delta') streamedText += text(json.delta) ?? '';
+      } else if (type === 'error') {
+        error = describeError(json.error ?? json) ?? 'error event';
+      } else if (finalEvents.has(type) && isObject(json.response)) {
+        summary = readResponsesBody(json.response);
+        done = true;
+      } else if (type === 'response.created' && isObject(json.response)) {
+        summary.model ??= text(json.response.model);
+        summary.generationId ??= text(json.response.id);
+      }
+    },
+    summary(): ResponseSummary {
+      // A stream cut before its final event still shows what was said.
+      if (!summary.output && streamedText) summary.output = { role: 'assistant', content: streamedText };
+      return { ...summary, error: error ?? summary.error, firstTokenAt, done };
+    },
+  };
 }

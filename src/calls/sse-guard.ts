@@ -4,31 +4,46 @@
 
 const field = /^(?:data|event|id|retry)(?::|$)/;
 
-/** True when the event (its lines, with the blank line that ends it) is safe for a client's SSE parser. */
-export function isReadableEvent(block: string): boolean {
-  // The usual event, one `data: {...}` line: checked without splitting.
-  if (block.startsWith('data: ') && block.indexOf('\n') === block.length - 2 && block.endsWith('\n\n')) return isReadablePayload(block.slice(6, -2));
+/** One event a client can read, with its data already parsed (`json` is undefined for `[DONE]`). */
+export interface ReadableEvent {
+  name?: string;
+  data: string;
+  json: unknown;
+}
+
+/**
+ * Reads one event (its lines, with the blank line that ends it): undefined when a client's SSE parser would
+ * choke on it; `null` for an event with nothing to read (comments, ids); otherwise the event, parsed once
+ * here so the trace never parses it again.
+ */
+export function readEvent(block: string): ReadableEvent | null | undefined {
+  // The usual event, one `data: {...}` line: read without splitting.
+  if (block.startsWith('data: ') && block.indexOf('\n') === block.length - 2 && block.endsWith('\n\n')) return readPayload(block.slice(6, -2));
   const data: string[] = [];
-  let named = false;
+  let name: string | undefined;
   for (const raw of block.split('\n')) {
     const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     if (line === '' || line.startsWith(':')) continue;
-    if (!field.test(line)) return false;
+    if (!field.test(line)) return undefined;
     if (line.startsWith('data')) data.push(line.slice(line[5] === ' ' ? 6 : 5));
-    else if (line.startsWith('event')) named = true;
+    else if (line.startsWith('event')) name = line.slice(line[6] === ' ' ? 7 : 6);
   }
-  if (data.length === 0) return !named;
-  return isReadablePayload(data.join('\n'));
+  if (data.length === 0) return name === undefined ? null : undefined;
+  return readPayload(data.join('\n'), name);
 }
 
-function isReadablePayload(payload: string): boolean {
-  if (payload === '[DONE]') return true;
+function readPayload(data: string, name?: string): ReadableEvent | undefined {
+  if (data === '[DONE]') return { name, data, json: undefined };
   try {
-    JSON.parse(payload);
-    return true;
+    return { name, data, json: JSON.parse(data) };
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+/** True when the event is safe for a client's SSE parser. */
+export function isReadableEvent(block: string): boolean {
+  return readEvent(block) !== undefined;
 }
 
 const blankLine = Buffer.from('\n\n');
@@ -52,7 +67,8 @@ function lastEventEnd(buffer: Buffer): number {
   return Math.max(plain === -1 ? -1 : plain + 2, crlf === -1 ? -1 : crlf + 3);
 }
 
-export function createSseGuard() {
+/** `onEvent` receives each readable event with data, parsed, in order. */
+export function createSseGuard(onEvent: (event: ReadableEvent) => void = () => {}) {
   // An unfinished event, kept as the chunks that brought it, so a long one is joined once, not once per chunk.
   let pending: Buffer[] = [];
   let pendingBytes = 0;
@@ -66,8 +82,12 @@ export function createSseGuard() {
       const next = nextEventEnd(buffer, start);
       if (next === -1 || next > end) break; // what is left is the second half of a CRLF blank line
       const block = buffer.subarray(start, next);
-      if (isReadableEvent(block.toString('utf8'))) kept.push(block);
-      else { dropped += 1; allKept = false; }
+      const event = readEvent(block.toString('utf8'));
+      if (event === undefined) { dropped += 1; allKept = false; }
+      else {
+        kept.push(block);
+        if (event) onEvent(event);
+      }
       start = next;
     }
     return allKept ? buffer.subarray(0, end) : Buffer.concat(kept);
@@ -104,8 +124,13 @@ export function createSseGuard() {
       const rest = Buffer.concat(pending);
       pending = [];
       pendingBytes = 0;
-      if (rest.toString('utf8').trim() === '') return Buffer.alloc(0);
-      if (isReadableEvent(rest.toString('utf8'))) return Buffer.concat([rest, Buffer.from(rest.at(-1) === 0x0a ? '\n' : '\n\n')]);
+      const text = rest.toString('utf8');
+      if (text.trim() === '') return Buffer.alloc(0);
+      const event = readEvent(text);
+      if (event !== undefined) {
+        if (event) onEvent(event);
+        return Buffer.concat([rest, Buffer.from(rest.at(-1) === 0x0a ? '\n' : '\n\n')]);
+      }
       dropped += 1;
       return Buffer.alloc(0);
     },

@@ -1,19 +1,16 @@
-// Forwards an SSE body to the client event by event, as it arrives, and keeps a stamped copy for the trace.
-// Only events a client can parse go through (sse-guard.ts); the copy keeps the upstream's bytes as they came.
+// Forwards an SSE body to the client event by event, as it arrives, and reads each event for the trace.
+// Only events a client can parse go through (sse-guard.ts), and each is parsed exactly once, there.
 // The chunk that carries `data: [DONE]` is held back: it is written only after the call is journaled,
 // so a client that saw the end of its stream can count on the trace (issue 3, SIGKILL scenario).
 import type { ServerResponse } from 'node:http';
-import type { CapturedChunk } from './sse-events.ts';
 import { createSseGuard } from './sse-guard.ts';
+import type { StreamReader } from './response-summary.ts';
 
 export interface TapResult {
-  chunks: CapturedChunk[];
   /** The final `[DONE]` chunk, not yet written. */
   held?: Buffer;
   /** Set when the upstream body failed (timeout, reset, abort). */
   failure?: unknown;
-  /** Bytes captured; capture stops past the limit (the client still gets everything). */
-  capturedBytes: number;
   /** Upstream events a client could not have parsed, not forwarded. */
   unreadable: number;
 }
@@ -32,9 +29,11 @@ function drained(res: ServerResponse): Promise<void> {
   });
 }
 
-export async function tapStream(body: AsyncIterable<Buffer>, res: ServerResponse, now: () => number, captureLimit: number): Promise<TapResult> {
-  const result: TapResult = { chunks: [], capturedBytes: 0, unreadable: 0 };
-  const guard = createSseGuard();
+/** Forwards `body` to `res`; every readable event goes to `reader`, stamped with its chunk's arrival time. */
+export async function tapStream(body: AsyncIterable<Buffer>, res: ServerResponse, now: () => number, reader: StreamReader): Promise<TapResult> {
+  const result: TapResult = { unreadable: 0 };
+  let arrivedAt = 0;
+  const guard = createSseGuard((event) => reader.add(event, arrivedAt));
   const forward = async (events: Buffer) => {
     if (events.length === 0) return;
     if (result.held) {
@@ -49,14 +48,14 @@ export async function tapStream(body: AsyncIterable<Buffer>, res: ServerResponse
   };
   try {
     for await (const chunk of body) {
-      if (result.capturedBytes < captureLimit) {
-        result.chunks.push({ at: now(), data: chunk });
-        result.capturedBytes += chunk.length;
-      }
+      arrivedAt = now();
       await forward(guard.push(chunk));
       if (res.destroyed) break;
     }
-    if (!res.destroyed) await forward(guard.end());
+    if (!res.destroyed) {
+      arrivedAt = now();
+      await forward(guard.end());
+    }
   } catch (error) {
     result.failure = error;
   }

@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errors } from '../errors.ts';
 import type { Endpoint } from '../calls/llm-call.ts';
 import { identifyCall, unsmuggleSession } from '../calls/call-identity.ts';
-import { summarizeBody, summarizeStream } from '../calls/response-summary.ts';
+import { createStreamReader, summarizeBody } from '../calls/response-summary.ts';
 import { tapStream } from '../calls/stream-tap.ts';
 import { forwardableHeaders, headerValue } from '../upstream/response-headers.ts';
 import { readJsonBody } from '../http/read-json-body.ts';
@@ -20,9 +20,6 @@ const endpoints: Array<[string, Endpoint]> = [
   ['/completions', 'completions'],
   ['/embeddings', 'embeddings'],
 ];
-
-/** Beyond this, a response is still forwarded whole but the trace keeps only its beginning. */
-const captureLimitBytes = 64 * 1024 * 1024;
 
 export function llmEndpoints(deps: LlmRouteDeps) {
   return async function routes(app: FastifyInstance) {
@@ -107,8 +104,10 @@ async function forwardStream(ctx: CallContext, reply: FastifyReply, body: AsyncI
     'x-accel-buffering': 'no',
   });
   res.flushHeaders();
-  const tap = await tapStream(body, res, ctx.now, captureLimitBytes);
-  const summary = summarizeStream(ctx.endpoint, tap.chunks);
+  const reader = createStreamReader(ctx.endpoint);
+  const tap = await tapStream(body, res, ctx.now, reader);
+  const summary = reader.summary();
+  if (tap.unreadable > 0) summary.malformed = tap.unreadable;
   if (ctx.state.clientGone || res.destroyed) {
     await ctx.finish(499, summary, { outcome: 'client_aborted', message: 'the stream was cut short' });
     return;
