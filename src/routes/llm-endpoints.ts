@@ -1,5 +1,6 @@
 // POST /chat/completions, /responses, /completions, /embeddings: forward to OpenRouter, stream without
 // buffering, and record the call once it has ended. The flow: parse -> identify -> forward -> tap -> record.
+import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errors } from '../errors.ts';
 import type { Endpoint } from '../calls/llm-call.ts';
@@ -94,7 +95,7 @@ async function failUnreadable(ctx: CallContext, reply: FastifyReply, status: num
   throw error;
 }
 
-async function forwardStream(ctx: CallContext, reply: FastifyReply, body: AsyncIterable<Buffer>, status: number, headers: Record<string, string | string[]>) {
+async function forwardStream(ctx: CallContext, reply: FastifyReply, body: Readable, status: number, headers: Record<string, string | string[]>) {
   reply.hijack();
   const res = reply.raw;
   res.writeHead(status, {

@@ -12,7 +12,8 @@ export interface UpstreamOptions {
   headersTimeoutMs: number;
   /** Longest silence between two body chunks. */
   bodyTimeoutMs: number;
-  connections?: number;
+  /** Upper bound on open upstream connections; unlimited by default (each running stream holds one). */
+  connections?: number | null;
 }
 
 export interface UpstreamRequest {
@@ -37,7 +38,7 @@ export function createOpenRouterClient(options: UpstreamOptions): UpstreamClient
   const base = new URL(options.baseUrl);
   const basePath = base.pathname.replace(/\/+$/, '');
   const pool = new Pool(base.origin, {
-    connections: options.connections ?? 256,
+    connections: options.connections ?? null,
     pipelining: 1,
     keepAliveTimeout: 30_000,
     headersTimeout: options.headersTimeoutMs,
