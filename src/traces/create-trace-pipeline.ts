@@ -41,7 +41,8 @@ export function createTracePipeline(settings: TracePipelineSettings): TracePipel
 
   function startWorker(): Worker {
     const data: WorkerSettings = { ...rest, currentSpoolFile: spool.file };
-    const started = new Worker(workerUrl, { workerData: data });
+    // A small young generation: the worker's work is small, and every MB reserved here is RSS.
+    const started = new Worker(workerUrl, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
     started.on('message', (message: ToMain) => onMessage(message));
     started.on('error', (error) => logger.error({ err: error }, 'trace worker failed'));
     started.on('exit', (code) => {
