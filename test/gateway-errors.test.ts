@@ -1,12 +1,12 @@
 // Errors: upstream ones pass through unchanged; the gateway's own are OpenAI-shaped with the right status.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { startFakeOpenRouter } from './fakes/fake-openrouter.ts';
 import type { FakeOpenRouter } from './fakes/fake-openrouter.ts';
 import { startGateway } from './support/gateway.ts';
 import type { TestGateway } from './support/gateway.ts';
 import { post } from './support/http.ts';
+import { closedPort } from './support/wait.ts';
 
 const chat = (model: string, extra: Record<string, unknown> = {}) => ({ model, messages: [{ role: 'user', content: 'Hi' }], ...extra });
 
@@ -16,15 +16,6 @@ function assertOpenAIError(body: string, code: string) {
   assert.equal(parsed.error.code, code);
   assert.equal(typeof parsed.error.message, 'string');
   assert.equal(typeof parsed.error.type, 'string');
-}
-
-/** A loopback port with nothing listening. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 describe('errors', () => {

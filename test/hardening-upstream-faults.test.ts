@@ -2,7 +2,6 @@
 // never a hang or half a JSON; the trace in Langfuse records the failure; the gateway keeps serving.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { startFakeOpenRouter } from './fakes/fake-openrouter.ts';
 import type { FakeOpenRouter } from './fakes/fake-openrouter.ts';
 import { startFakeLangfuse } from './fakes/fake-langfuse.ts';
@@ -12,18 +11,10 @@ import type { TestGateway } from './support/gateway.ts';
 import { post } from './support/http.ts';
 import type { RawResponse } from './support/http.ts';
 import { readSse } from './support/sse-check.ts';
+import { closedPort } from './support/wait.ts';
 
 const crashes: unknown[] = [];
 const onCrash = (error: unknown) => { crashes.push(error); };
-
-/** A loopback port with nothing listening. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 interface Fault {
   name: string;

@@ -11,6 +11,7 @@ import type { FakeLangfuse } from './fakes/fake-langfuse.ts';
 import { startGateway } from './support/gateway.ts';
 import { startGatewayProcess } from './support/gateway-process.ts';
 import { post } from './support/http.ts';
+import { until } from './support/wait.ts';
 
 const KEY = 'gw-durability-key-123456';
 const body = (i: number, stream = i % 2 === 0) => ({ model: 'openai/gpt-4o-mini', stream, messages: [{ role: 'user', content: `call ${i}` }] });
@@ -35,14 +36,6 @@ async function load(url: string, total: number, concurrency: number, stopWhen?: 
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
   return { completed, failed };
-}
-
-async function waitFor(what: string, check: () => boolean, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 describe('trace delivery under failure', () => {
@@ -75,7 +68,7 @@ describe('trace delivery under failure', () => {
       assert.equal(langfuse.traces().length, 0);
       assert.ok((gateway.traces?.state() as { backlog: number }).backlog >= 200);
       await langfuse.restart();
-      await waitFor('200 traces', () => langfuse.traces().length >= 200, 20_000);
+      await until(() => langfuse.traces().length >= 200, 20_000, '200 traces');
       assert.deepEqual(new Set(langfuse.traces().map((trace) => trace.id)), new Set(completed));
       assert.equal(langfuse.maxDeliveries(), 1, 'no trace was sent twice');
     } finally {
@@ -97,7 +90,7 @@ describe('trace delivery under failure', () => {
       };
       const normal: number[] = [];
       for (let i = 0; i < 20; i++) normal.push(await timed());
-      await waitFor('the first traces', () => langfuse.traces().length >= 20, 5000);
+      await until(() => langfuse.traces().length >= 20, 5000, 'the first traces');
       langfuse.setMode('stall');
       const stalledAt = Date.now();
       const during: number[] = [];
@@ -106,7 +99,7 @@ describe('trace delivery under failure', () => {
       const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
       assert.ok(Math.max(...during) < 1000, `slowest call during the stall took ${Math.round(Math.max(...during))} ms`);
       assert.ok(median(during) < median(normal) * 3 + 5, `median ${median(during).toFixed(2)} ms during the stall vs ${median(normal).toFixed(2)} ms before`);
-      await waitFor('every trace after the stall', () => langfuse.traces().length >= 20 + during.length, 30_000);
+      await until(() => new Set(langfuse.spans().map((span) => span.traceId)).size >= 20 + during.length, 30_000, 'every trace after the stall');
     } finally {
       await gateway.close();
       rmSync(dataDir, { recursive: true, force: true });
@@ -131,7 +124,8 @@ describe('trace delivery under failure', () => {
     const second = await startGatewayProcess(env());
     console.log('restart took', Date.now() - t0, 'completed', completed.length);
     try {
-      await waitFor(`${completed.length} traces`, () => completed.every((id) => langfuse.trace(id) !== undefined), 30_000);
+      // spans() is the fake's raw store: cheap to read on every poll, unlike the mapped trace views.
+      await until(() => { const have = new Set(langfuse.spans().map((span) => span.traceId)); return completed.every((id) => have.has(id)); }, 30_000, `${completed.length} traces`);
       console.log('delivered after', Date.now() - t0);
     } finally {
       assert.equal(await second.stop('SIGTERM'), 0);

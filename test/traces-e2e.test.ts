@@ -203,3 +203,37 @@ describe('Langfuse traces of proxied calls', () => {
     assert.ok('oldestUndeliveredAgeSeconds' in health.traces);
   });
 });
+
+describe('trace privacy and sampling settings', () => {
+  it('keeps message content out of traces with TRACE_CONTENT=false, and traces nothing at TRACE_SAMPLE_RATE=0', async () => {
+    const upstream = await startFakeOpenRouter();
+    const langfuse = await startFakeLangfuse();
+    const lf = { LANGFUSE_HOST: langfuse.url, LANGFUSE_PUBLIC_KEY: langfuse.publicKey, LANGFUSE_SECRET_KEY: langfuse.secretKey };
+    const privateGateway = await startGateway({ OPENROUTER_BASE_URL: upstream.url, TRACE_CONTENT: 'false', ...lf }, { pipeline: true });
+    const unsampled = await startGateway({ OPENROUTER_BASE_URL: upstream.url, TRACE_SAMPLE_RATE: '0', ...lf }, { pipeline: true });
+    try {
+      const body = { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'my secret question' }], temperature: 0.1 };
+      const response = await post(`${privateGateway.url}/v1/chat/completions`, body, { 'x-api-key': privateGateway.key });
+      const [trace] = await langfuse.waitForTraces(1, 5000);
+      assert.equal(trace?.id, response.headers['x-trace-id']);
+      const g = trace!.observations[0]!;
+      assert.equal(g.input, undefined);
+      assert.ok(!JSON.stringify(trace).includes('my secret question'));
+      assert.ok(!JSON.stringify(trace).includes('Hello from fake OpenRouter'));
+      assert.equal(g.usageDetails?.total, 19);
+      assert.deepEqual(g.costDetails, { total: 0.00042 });
+      assert.deepEqual(g.modelParameters, { temperature: 0.1 });
+
+      const plain = await post(`${unsampled.url}/v1/chat/completions`, body, { 'x-api-key': unsampled.key });
+      assert.equal(plain.status, 200);
+      assert.equal(plain.headers['x-trace-id'], undefined);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.equal(langfuse.traces().length, 1, 'the unsampled call was not traced');
+    } finally {
+      await privateGateway.close();
+      await unsampled.close();
+      await langfuse.close();
+      await upstream.close();
+    }
+  });
+});

@@ -11,6 +11,7 @@ import type { TracePipeline, TracePipelineSettings } from '../src/traces/create-
 import type { Logger } from '../src/traces/logger.ts';
 import { startFakeLangfuse } from './fakes/fake-langfuse.ts';
 import type { FakeLangfuse } from './fakes/fake-langfuse.ts';
+import { until } from './support/wait.ts';
 
 const messages: string[] = [];
 const note = (_object: Record<string, unknown>, message: string) => { messages.push(message); };
@@ -34,14 +35,6 @@ function shipping(traces: TracePipeline) {
   const state = traces.state();
   assert.equal(state.mode, 'langfuse');
   return state as Extract<ReturnType<TracePipeline['state']>, { mode: 'langfuse' }>;
-}
-
-async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 describe('trace pipeline', () => {

@@ -15,6 +15,7 @@ import { createTraceShipper } from '../src/traces/trace-shipper.ts';
 import type { TraceShipper } from '../src/traces/trace-shipper.ts';
 import { startFakeLangfuse } from './fakes/fake-langfuse.ts';
 import type { FakeLangfuse } from './fakes/fake-langfuse.ts';
+import { until } from './support/wait.ts';
 
 interface LogEntry { level: string; object: Record<string, unknown>; message: string }
 const entries: LogEntry[] = [];
@@ -35,14 +36,6 @@ function call(overrides: Partial<LlmCall> = {}): LlmCall {
     tags: [], metadata: {}, status: 200, outcome: 'ok', level: 'DEFAULT',
     ...overrides,
   };
-}
-
-async function until(condition: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 describe('trace shipper', () => {
