@@ -18,7 +18,8 @@ export function createJournalDelivery(db: DatabaseSync, now: () => number, cache
   // straight from here, without reading the record back and parsing it again.
   const recent = new Map<number, PendingRow>();
   // Each count is an index range, so /health stays cheap with a large journal.
-  const counts = db.prepare(`SELECT (SELECT COUNT(*) FROM calls) AS total,
+  // No COUNT over the whole table here: /health and the worker's state ask often; the journal keeps the total itself.
+  const counts = db.prepare(`SELECT
     (SELECT COUNT(*) FROM calls WHERE delivery = 'pending') AS pending,
     (SELECT COUNT(*) FROM calls WHERE delivery = 'rejected') AS rejected,
     (SELECT MIN(started_at) FROM calls WHERE delivery = 'pending') AS oldest_pending,
@@ -72,11 +73,10 @@ export function createJournalDelivery(db: DatabaseSync, now: () => number, cache
     /** Start-up: rejected rows become pending again, so fixed keys or a fixed server deliver them. */
     resetRejected: () => Number(db.prepare(`UPDATE calls SET delivery = 'pending' WHERE delivery = 'rejected'`).run().changes),
     counts() {
-      const row = counts.get() as Record<'total' | 'pending' | 'rejected', number>
+      const row = counts.get() as Record<'pending' | 'rejected', number>
         & Record<'oldest_pending' | 'oldest_rejected' | 'dropped', number | null>;
       const oldest = [row.oldest_pending, row.oldest_rejected].filter((at) => at !== null);
       return {
-        total: row.total,
         backlog: row.pending + row.rejected,
         rejected: row.rejected,
         ...(oldest.length === 0 ? {} : { oldestUndeliveredAt: Math.min(...oldest) }),

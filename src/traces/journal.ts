@@ -94,6 +94,8 @@ export function createJournal(options: JournalOptions): Journal {
   let closed = false;
   let writeErrors = 0;
   let commits = 0;
+  // Counted once here, then kept up to date: a COUNT(*) over a large journal costs milliseconds.
+  let total = Number((db.prepare('SELECT COUNT(*) AS n FROM calls').get() as { n: number }).n);
 
   function writeFailed(count: number, error: unknown, id?: string) {
     writeErrors += count;
@@ -132,6 +134,7 @@ export function createJournal(options: JournalOptions): Journal {
         db.exec('COMMIT');
         commits += 1;
         delivery.remember(committed);
+        total += committed.length;
       } catch (error) {
         if (db.isTransaction) db.exec('ROLLBACK');
         throw error;
@@ -142,7 +145,11 @@ export function createJournal(options: JournalOptions): Journal {
     for (const waiting of batch) waiting.resolve();
   }
 
-  const prune = () => pruner();
+  const prune = () => {
+    const result = pruner();
+    total -= result.expired + result.evicted + result.droppedUndelivered;
+    return result;
+  };
   function pruneQuietly() {
     try {
       prune();
@@ -165,7 +172,7 @@ export function createJournal(options: JournalOptions): Journal {
       });
     },
     ...delivery,
-    stats: () => ({ ...delivery.counts(), writeErrors, commits }),
+    stats: () => ({ ...delivery.counts(), total, writeErrors, commits }),
     list: views.list,
     get: views.get,
     prune,

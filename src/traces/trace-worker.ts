@@ -33,7 +33,8 @@ function stateChanged() {
   stateTimer ??= setTimeout(sendState, 25);
 }
 
-function append(lines: string[], ifAbsent: boolean): Promise<void> {
+/** Appends spool lines; `replay` marks lines read back from spool files rather than sent by the main thread. */
+function append(lines: string[], replay: boolean): Promise<void> {
   const writes: Promise<void>[] = [];
   for (const json of lines) {
     let call: LlmCall;
@@ -42,10 +43,11 @@ function append(lines: string[], ifAbsent: boolean): Promise<void> {
     } catch {
       continue; // a line cut short by a crash: its call never completed for the client
     }
-    writes.push(backend.record(call, { json, ifAbsent }));
+    // A call can arrive twice (read back from the spool and sent as a message): the first one wins.
+    writes.push(backend.record(call, { json, ifAbsent: true }));
   }
   last = Promise.all(writes).then(() => {
-    committed += ifAbsent ? 0 : lines.length;
+    committed += replay ? 0 : lines.length;
     stateChanged();
   });
   return last;
