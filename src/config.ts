@@ -88,6 +88,11 @@ const schema = z.object({
   AUTH_FAILURE_WINDOW_S: positive('a number of seconds').default(60),
 });
 
+/** The process's own settings: its environment over `.env` in the working directory. */
+export function processEnvironment(): Record<string, string | undefined> {
+  return readEnvironment(process.env, process.cwd());
+}
+
 /** Reads `.env` from `cwd` (if present) under the environment: the environment wins. */
 export function readEnvironment(env: NodeJS.ProcessEnv, cwd: string): Record<string, string | undefined> {
   const file = join(cwd, '.env');

@@ -1,7 +1,7 @@
 // Entry: loadConfig(env) -> trace pipeline -> createApp -> listen; SIGTERM/SIGINT -> drain, flush, close.
 import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
-import { ConfigError, loadConfig, readEnvironment } from './config.ts';
+import { ConfigError, loadConfig, processEnvironment } from './config.ts';
 import type { Config } from './config.ts';
 import { createApp } from './app.ts';
 import { createOpenRouterClient } from './upstream/openrouter-client.ts';
@@ -15,7 +15,7 @@ const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.
 async function main() {
   let config: Config;
   try {
-    const env = readEnvironment(process.env, process.cwd());
+    const env = processEnvironment();
     if (process.argv.includes('--pretty')) env.LOG_FORMAT ??= 'pretty';
     config = loadConfig(env, { isTerminal: process.stdout.isTTY });
   } catch (error) {
