@@ -104,7 +104,8 @@ async function forwardStream(ctx: CallContext, reply: FastifyReply, body: Readab
     'cache-control': 'no-cache',
     'x-accel-buffering': 'no',
   });
-  res.flushHeaders();
+  // Headers go out at once: with the first chunk if it is already here (one packet), else on their own.
+  setImmediate(() => { if (!res.headersSent && !res.destroyed) res.flushHeaders(); });
   const reader = createStreamReader(ctx.endpoint);
   const tap = await tapStream(body, res, ctx.now, reader);
   const summary = reader.summary();
