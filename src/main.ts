@@ -4,8 +4,8 @@ import { pino } from 'pino';
 import { ConfigError, loadConfig, processEnvironment } from './config.ts';
 import type { Config } from './config.ts';
 import { createApp } from './app.ts';
-import { createOpenRouterClient } from './upstream/openrouter-client.ts';
-import { createTracePipeline } from './traces/create-trace-pipeline.ts';
+import { createOpenRouterClient, upstreamOptions } from './upstream/openrouter-client.ts';
+import { createTracePipeline, traceSettings } from './traces/create-trace-pipeline.ts';
 import { viewerRoutes } from './viewer/viewer-routes.ts';
 import { startupReport } from './startup-report.ts';
 import { configuredSecrets, loggerOptions } from './logger-options.ts';
@@ -25,24 +25,8 @@ async function main() {
   }
   const logger = pino(loggerOptions(config, configuredSecrets(config)));
 
-  const traces = createTracePipeline({
-    dataDir: config.dataDir,
-    retentionDays: config.traces.retentionDays,
-    maxBytes: config.traces.maxJournalBytes,
-    langfuse: config.langfuse,
-    environment: config.traces.environment,
-    release: config.traces.release,
-    serviceVersion: version,
-    logger,
-  });
-  const upstream = createOpenRouterClient({
-    baseUrl: config.openrouter.baseUrl,
-    apiKey: config.openrouter.apiKey,
-    httpReferer: config.openrouter.httpReferer,
-    title: config.openrouter.title,
-    headersTimeoutMs: config.upstreamTimeoutMs,
-    bodyTimeoutMs: config.streamIdleTimeoutMs,
-  });
+  const traces = createTracePipeline(traceSettings(config, version, logger));
+  const upstream = createOpenRouterClient(upstreamOptions(config));
   const app = await createApp({
     config, upstream, recorder: traces, deliveryState: () => traces.state(), logger, version,
     extraRoutes: viewerRoutes({ journal: traces.journal, deliveryState: () => traces.state() }),

@@ -3,6 +3,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Endpoint } from './llm-call.ts';
 import { cleanLabel, cleanTags } from './clean-label.ts';
+import { isObject } from './json-shape.ts';
 
 /** OpenRouter's real `response_format.type` values; anything else is a smuggled session id. */
 const realResponseFormats = new Set(['text', 'json_object', 'json_schema', 'grammar', 'python']);
@@ -23,7 +24,6 @@ const header = (headers: IncomingHttpHeaders, name: string) => {
   return Array.isArray(value) ? value[0] : value;
 };
 
-const isObject = (value: unknown): value is Body => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** The smuggled session id, if the body carries one where a response format type belongs. */
 export function findSmuggledSession(endpoint: Endpoint, body: Body): string | undefined {

@@ -4,10 +4,9 @@ import type { CallOutput, ToolCall } from './llm-call.ts';
 import type { ReadableEvent } from './sse-guard.ts';
 import type { ResponseSummary } from './response-summary.ts';
 import { readUsage } from './usage.ts';
+import { isObject, text } from './json-shape.ts';
+import type { Json } from './json-shape.ts';
 
-type Json = Record<string, unknown>;
-const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
-const text = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
 
 export function describeError(error: unknown): string | undefined {
   if (!isObject(error)) return undefined;

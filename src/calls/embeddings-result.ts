@@ -3,8 +3,8 @@
 import type { ResponseSummary } from './response-summary.ts';
 import { describeError } from './chat-result.ts';
 import { readUsage } from './usage.ts';
+import type { Json } from './json-shape.ts';
 
-type Json = Record<string, unknown>;
 
 export function readEmbeddingsBody(json: Json): ResponseSummary {
   const data = Array.isArray(json.data) ? json.data : [];

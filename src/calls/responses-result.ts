@@ -5,10 +5,9 @@ import type { ReadableEvent } from './sse-guard.ts';
 import type { ResponseSummary } from './response-summary.ts';
 import { describeError } from './chat-result.ts';
 import { readUsage } from './usage.ts';
+import { isObject, text } from './json-shape.ts';
+import type { Json } from './json-shape.ts';
 
-type Json = Record<string, unknown>;
-const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
-const text = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
 
 function readOutput(items: unknown): CallOutput | undefined {
   if (!Array.isArray(items)) return undefined;

@@ -2,10 +2,9 @@
 // Cost rule (../shared/contracts/openrouter.md): `cost` is the charge; `upstream_inference_cost` is a breakdown
 // of the same charge unless the key is BYOK, where it is billed separately and must be added.
 import type { Usage } from './llm-call.ts';
+import { isObject } from './json-shape.ts';
 
-type Json = Record<string, unknown>;
 
-const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
 const count = (value: unknown): number | undefined =>
   typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.round(value) : undefined;
 const money = (value: unknown): number | undefined =>

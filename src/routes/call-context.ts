@@ -58,9 +58,7 @@ export function openCall(deps: LlmRouteDeps, endpoint: Endpoint, request: Fastif
     state,
     signal: controller.signal,
     failureOf(cause: unknown): UpstreamFailure {
-      return classifyUpstreamFailure(cause, {
-        ...state, headersTimeoutMs: config.upstreamTimeoutMs, idleTimeoutMs: config.streamIdleTimeoutMs, maxStreamMs: config.maxStreamMs,
-      });
+      return classifyUpstreamFailure(cause, state, config);
     },
     async finish(status: number, summary: ResponseSummary, failure?: CallFacts['failure']): Promise<void> {
       const call = buildCall({

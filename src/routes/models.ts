@@ -19,10 +19,7 @@ export function modelsRoute(config: Config, upstream: UpstreamClient) {
         const payload = Buffer.from(await response.body.arrayBuffer());
         return reply.code(response.statusCode).headers(forwardableHeaders(response.headers)).send(payload);
       } catch (cause) {
-        throw classifyUpstreamFailure(cause, {
-          clientGone: controller.signal.aborted, tooLong: false, headersReceived: false,
-          headersTimeoutMs: config.upstreamTimeoutMs, idleTimeoutMs: config.streamIdleTimeoutMs, maxStreamMs: config.maxStreamMs,
-        }).error;
+        throw classifyUpstreamFailure(cause, { clientGone: controller.signal.aborted, tooLong: false, headersReceived: false }, config).error;
       } finally {
         reply.raw.off('close', onClose);
       }

@@ -3,6 +3,7 @@
 // and the shipper on another thread. The request thread keeps only a read connection for the viewer.
 import { Worker } from 'node:worker_threads';
 import type { LlmCall } from '../calls/llm-call.ts';
+import type { Config } from '../config.ts';
 import type { Logger } from './logger.ts';
 import { openJournalReader } from './journal-reader.ts';
 import type { JournalReader } from './journal-reader.ts';
@@ -23,6 +24,12 @@ export interface TracePipeline {
   state(): DeliveryState;
   /** Flushes to Langfuse for at most `flushTimeoutMs`, then closes; the rest ships after the next start. */
   close(flushTimeoutMs: number): Promise<void>;
+}
+
+/** The pipeline's settings as the configuration sets them. */
+export function traceSettings(config: Config, serviceVersion: string, logger: Logger): TracePipelineSettings {
+  const { retentionDays, maxJournalBytes, environment, release } = config.traces;
+  return { dataDir: config.dataDir, retentionDays, maxBytes: maxJournalBytes, langfuse: config.langfuse, environment, release, serviceVersion, logger };
 }
 
 const workerUrl = new URL(import.meta.url.endsWith('.ts') ? './trace-worker.ts' : './trace-worker.js', import.meta.url);

@@ -17,8 +17,8 @@ export function createJournalDelivery(db: DatabaseSync, now: () => number, cache
   // Rows committed by this process and not yet delivered: in the steady state the shipper sends them
   // straight from here, without reading the record back and parsing it again.
   const recent = new Map<number, PendingRow>();
-  // Each count is an index range, so /health stays cheap with a large journal.
-  // No COUNT over the whole table here: /health and the worker's state ask often; the journal keeps the total itself.
+  // Each count is an index range (no COUNT over the whole table: the journal keeps its total itself), so the
+  // state the worker reports often stays cheap with a large journal.
   const counts = db.prepare(`SELECT
     (SELECT COUNT(*) FROM calls WHERE delivery = 'pending') AS pending,
     (SELECT COUNT(*) FROM calls WHERE delivery = 'rejected') AS rejected,

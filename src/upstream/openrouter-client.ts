@@ -2,6 +2,7 @@
 // The client's own Authorization never goes upstream (issue 2, "Auth").
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
+import type { Config } from '../config.ts';
 
 export interface UpstreamOptions {
   baseUrl: string;
@@ -32,6 +33,12 @@ export interface UpstreamClient {
   readonly configured: boolean;
   request(request: UpstreamRequest): Promise<UpstreamResponse>;
   close(): Promise<void>;
+}
+
+/** The client's options as the configuration sets them. */
+export function upstreamOptions(config: Config): UpstreamOptions {
+  const { baseUrl, apiKey, httpReferer, title } = config.openrouter;
+  return { baseUrl, apiKey, httpReferer, title, headersTimeoutMs: config.upstreamTimeoutMs, bodyTimeoutMs: config.streamIdleTimeoutMs };
 }
 
 export function createOpenRouterClient(options: UpstreamOptions): UpstreamClient {

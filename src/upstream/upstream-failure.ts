@@ -2,6 +2,7 @@
 import { errors } from '../errors.ts';
 import type { ProxyError } from '../errors.ts';
 import type { Outcome } from '../calls/llm-call.ts';
+import type { Config } from '../config.ts';
 
 export interface UpstreamFailure {
   outcome: Exclude<Outcome, 'ok' | 'stream_error' | 'upstream_error'>;
@@ -12,20 +13,20 @@ export interface FailureContext {
   clientGone: boolean;
   tooLong: boolean;
   headersReceived: boolean;
-  headersTimeoutMs: number;
-  idleTimeoutMs: number;
-  maxStreamMs: number;
 }
+
+/** The configured limits, named in the messages. */
+export type FailureLimits = Pick<Config, 'upstreamTimeoutMs' | 'streamIdleTimeoutMs' | 'maxStreamMs'>;
 
 const unreachableCodes = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
 
-export function classifyUpstreamFailure(cause: unknown, context: FailureContext): UpstreamFailure {
+export function classifyUpstreamFailure(cause: unknown, context: FailureContext, limits: FailureLimits): UpstreamFailure {
   const code = (cause as { code?: unknown } | null)?.code;
   const detail = typeof code === 'string' ? code : cause instanceof Error ? cause.name : 'unknown error';
   if (context.clientGone) return { outcome: 'client_aborted', error: errors.upstreamLost('client closed the connection') };
-  if (context.tooLong) return { outcome: 'timeout', error: errors.streamTooLong(context.maxStreamMs / 1000) };
-  if (code === 'UND_ERR_HEADERS_TIMEOUT') return { outcome: 'timeout', error: errors.upstreamTimeout(context.headersTimeoutMs / 1000) };
-  if (code === 'UND_ERR_BODY_TIMEOUT') return { outcome: 'timeout', error: errors.upstreamIdle(context.idleTimeoutMs / 1000) };
+  if (context.tooLong) return { outcome: 'timeout', error: errors.streamTooLong(limits.maxStreamMs / 1000) };
+  if (code === 'UND_ERR_HEADERS_TIMEOUT') return { outcome: 'timeout', error: errors.upstreamTimeout(limits.upstreamTimeoutMs / 1000) };
+  if (code === 'UND_ERR_BODY_TIMEOUT') return { outcome: 'timeout', error: errors.upstreamIdle(limits.streamIdleTimeoutMs / 1000) };
   if (typeof code === 'string' && unreachableCodes.has(code)) return { outcome: 'connection_lost', error: errors.upstreamUnreachable(detail) };
   return { outcome: 'connection_lost', error: errors.upstreamLost(context.headersReceived ? detail : `${detail} before any response`) };
 }

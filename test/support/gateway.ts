@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { loadConfig } from '../../src/config.ts';
 import type { Config } from '../../src/config.ts';
 import { createApp } from '../../src/app.ts';
-import { createOpenRouterClient } from '../../src/upstream/openrouter-client.ts';
+import { createOpenRouterClient, upstreamOptions } from '../../src/upstream/openrouter-client.ts';
 import type { LlmCall } from '../../src/calls/llm-call.ts';
 import type { CallRecorder } from '../../src/routes/llm-endpoints.ts';
-import { createTracePipeline } from '../../src/traces/create-trace-pipeline.ts';
+import { createTracePipeline, traceSettings } from '../../src/traces/create-trace-pipeline.ts';
 import type { TracePipeline } from '../../src/traces/create-trace-pipeline.ts';
 
 const quiet = { info() {}, warn() {}, error() {}, debug() {} };
@@ -34,8 +34,7 @@ export async function startGateway(env: Record<string, string | undefined>, opti
   const calls: LlmCall[] = [];
   const waiters: Array<() => void> = [];
   const traces = options.pipeline ? createTracePipeline({
-    dataDir, retentionDays: config.traces.retentionDays, maxBytes: config.traces.maxJournalBytes, langfuse: config.langfuse,
-    environment: config.traces.environment, release: config.traces.release, serviceVersion: 'test', logger: quiet,
+    ...traceSettings(config, 'test', quiet),
     shipper: { idleDelayMs: 50, notifyDelayMs: 5, backoff: { baseMs: 50, maxMs: 500 } },
   }) : undefined;
   const recorder: CallRecorder = options.recorder ?? {
@@ -45,10 +44,7 @@ export async function startGateway(env: Record<string, string | undefined>, opti
       for (const wake of waiters.splice(0)) wake();
     },
   };
-  const upstream = createOpenRouterClient({
-    baseUrl: config.openrouter.baseUrl, apiKey: config.openrouter.apiKey, httpReferer: config.openrouter.httpReferer,
-    title: config.openrouter.title, headersTimeoutMs: config.upstreamTimeoutMs, bodyTimeoutMs: config.streamIdleTimeoutMs,
-  });
+  const upstream = createOpenRouterClient(upstreamOptions(config));
   const app = await createApp({ config, upstream, recorder, deliveryState: () => traces?.state() ?? { mode: 'memory' }, logger: false });
   const address = await app.listen({ port: 0, host: '127.0.0.1' });
   return {

@@ -8,9 +8,9 @@ import { loadConfig } from '../../src/config.ts';
 import type { Config } from '../../src/config.ts';
 import { createApp } from '../../src/app.ts';
 import { configuredSecrets, loggerOptions } from '../../src/logger-options.ts';
-import { createOpenRouterClient } from '../../src/upstream/openrouter-client.ts';
+import { createOpenRouterClient, upstreamOptions } from '../../src/upstream/openrouter-client.ts';
 import type { LlmCall } from '../../src/calls/llm-call.ts';
-import { createTracePipeline } from '../../src/traces/create-trace-pipeline.ts';
+import { createTracePipeline, traceSettings } from '../../src/traces/create-trace-pipeline.ts';
 import type { TracePipeline } from '../../src/traces/create-trace-pipeline.ts';
 
 export interface LoggedGateway {
@@ -29,15 +29,11 @@ export async function startLoggedGateway(env: Record<string, string>): Promise<L
   const logLines: string[] = [];
   const logger = pino(loggerOptions(config, configuredSecrets(config)), { write: (line: string) => { logLines.push(line); } });
   const traces = createTracePipeline({
-    dataDir, retentionDays: config.traces.retentionDays, maxBytes: config.traces.maxJournalBytes, langfuse: config.langfuse,
-    environment: config.traces.environment, release: config.traces.release, serviceVersion: 'test', logger,
+    ...traceSettings(config, 'test', logger),
     exportTimeoutMs: 2000, shipper: { idleDelayMs: 50, notifyDelayMs: 5, backoff: { baseMs: 50, maxMs: 300 } },
   });
   const calls: LlmCall[] = [];
-  const upstream = createOpenRouterClient({
-    baseUrl: config.openrouter.baseUrl, apiKey: config.openrouter.apiKey, httpReferer: config.openrouter.httpReferer,
-    title: config.openrouter.title, headersTimeoutMs: config.upstreamTimeoutMs, bodyTimeoutMs: config.streamIdleTimeoutMs,
-  });
+  const upstream = createOpenRouterClient(upstreamOptions(config));
   const recorder = { async record(call: LlmCall) { await traces.record(call); calls.push(call); } };
   const app = await createApp({ config, upstream, recorder, deliveryState: () => traces.state(), logger });
   const url = await app.listen({ port: 0, host: '127.0.0.1' });

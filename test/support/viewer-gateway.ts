@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config.ts';
 import { createApp } from '../../src/app.ts';
-import { createOpenRouterClient } from '../../src/upstream/openrouter-client.ts';
-import { createTracePipeline } from '../../src/traces/create-trace-pipeline.ts';
+import { createOpenRouterClient, upstreamOptions } from '../../src/upstream/openrouter-client.ts';
+import { createTracePipeline, traceSettings } from '../../src/traces/create-trace-pipeline.ts';
 import type { TracePipeline } from '../../src/traces/create-trace-pipeline.ts';
 import { viewerRoutes } from '../../src/viewer/viewer-routes.ts';
 
@@ -29,13 +29,9 @@ export async function startViewerGateway(env: Record<string, string> = {}, optio
     AUTH_FAILURE_LIMIT: '1000', ...env,
   });
   const traces = createTracePipeline({
-    dataDir, retentionDays: config.traces.retentionDays, maxBytes: config.traces.maxJournalBytes, langfuse: config.langfuse,
-    serviceVersion: 'test', logger: quiet, shipper: { idleDelayMs: 50, notifyDelayMs: 5, backoff: { baseMs: 50, maxMs: 500 } },
+    ...traceSettings(config, 'test', quiet), shipper: { idleDelayMs: 50, notifyDelayMs: 5, backoff: { baseMs: 50, maxMs: 500 } },
   });
-  const upstream = createOpenRouterClient({
-    baseUrl: config.openrouter.baseUrl, apiKey: config.openrouter.apiKey,
-    headersTimeoutMs: config.upstreamTimeoutMs, bodyTimeoutMs: config.streamIdleTimeoutMs,
-  });
+  const upstream = createOpenRouterClient(upstreamOptions(config));
   const deliveryState = () => traces.state();
   const app = await createApp({
     config, upstream, recorder: traces, deliveryState, logger: false,
