@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { LANGFUSE_SDK_VERSION } from '@langfuse/core';
 import type { LlmCall } from '../src/calls/llm-call.ts';
-import { toOtlpRequest, toOtlpSpan } from '../src/traces/langfuse-spans.ts';
+import { otlpEnvelopeJson, otlpSpanJson, toOtlpRequest, toOtlpSpan } from '../src/traces/langfuse-spans.ts';
 import type { OtlpSpan } from '../src/traces/langfuse-spans.ts';
 import type { OtlpAnyValue } from '../src/traces/otlp-values.ts';
 import { unixNanos } from '../src/traces/otlp-values.ts';
@@ -67,6 +67,10 @@ describe('toOtlpSpan', () => {
     assert.equal(unixNanos(1764200150000.25), '1764200150000250000');
     assert.equal(unixNanos(1764200150775), '1764200150775000000');
     assert.equal(unixNanos(1764200150775.9996), '1764200150776000000');
+    assert.equal(unixNanos(1764200150775.0421), '1764200150775042000');
+    assert.equal(unixNanos(0.5), '500000');
+    assert.equal(unixNanos(0), '0');
+    assert.equal(unixNanos(-1.5), '-1500000');
     const span = toOtlpSpan(call(), options);
     assert.equal(span.startTimeUnixNano, '1764200150000250000');
     assert.equal(span.endTimeUnixNano, '1764200151500500000');
@@ -210,8 +214,26 @@ describe('toOtlpSpan', () => {
       testCase.check?.(span);
       // The fake Langfuse checks types the way the server does.
       assert.equal(parseTraceExport(toOtlpRequest([call(testCase.call)], options)).length, 1);
+      // The shipper's direct writer gives exactly the serialised object, key for key.
+      assert.equal(otlpSpanJson(call(testCase.call), options), JSON.stringify(span));
     });
   }
+
+  it('writes the same JSON directly for odd values (errors, quotes, metadata keys, numbers, tags)', () => {
+    const odd = call({
+      level: 'ERROR', outcome: 'upstream_error', status: 502, statusMessage: 'bad "gateway"\n\u2028',
+      tags: ['a', 'b "c"'], metadata: { 'key "q"': 'v', n: 1.5, big: 2 ** 60, ok: true },
+      name: 'name with "quotes"', completionStartTime: 1764200150100.5, cost: 0, userId: 'ü', sessionId: 's\u0000',
+      input: { nested: ['x', 1, null, { y: '\ud83d\ude00' }] },
+    });
+    const errorWithoutMessage = call({ level: 'ERROR', statusMessage: undefined });
+    for (const each of [odd, errorWithoutMessage, call({ id: 'not-hex' }), call({ startTime: 0.5, endTime: 0.25 })]) {
+      assert.equal(otlpSpanJson(each, options), JSON.stringify(toOtlpSpan(each, options)));
+    }
+    const calls = [call(), odd];
+    assert.equal(otlpEnvelopeJson(calls.map((each) => otlpSpanJson(each, options)), options), JSON.stringify(toOtlpRequest(calls, options)));
+    assert.equal(otlpEnvelopeJson([], options), JSON.stringify(toOtlpRequest([], options)));
+  });
 });
 
 describe('toOtlpRequest', () => {

@@ -3,8 +3,8 @@
 // marked rejected (kept, retried after a restart), the rest are delivered.
 import type { Journal, PendingRow } from './journal.ts';
 import type { ExportResult, LangfuseExporter } from './langfuse-exporter.ts';
-import { toOtlpEnvelope, toOtlpSpan } from './langfuse-spans.ts';
-import type { OtlpSpan, SpanOptions } from './langfuse-spans.ts';
+import { otlpEnvelopeJson, otlpSpanJson } from './langfuse-spans.ts';
+import type { SpanOptions } from './langfuse-spans.ts';
 
 export type BatchOutcome =
   | { kind: 'ok'; delivered: number; rejected: number }
@@ -21,7 +21,8 @@ export interface DeliverBatchDeps {
 
 interface Item {
   seq: number;
-  span: OtlpSpan;
+  /** The span as OTLP/JSON text, written once per batch attempt (a bisected half reuses it). */
+  span: string;
 }
 
 export function createBatchDelivery(deps: DeliverBatchDeps) {
@@ -32,7 +33,7 @@ export function createBatchDelivery(deps: DeliverBatchDeps) {
     let rejected = 0;
     for (const row of rows) {
       try {
-        items.push({ seq: row.seq, span: toOtlpSpan(row.call, spanOptions) });
+        items.push({ seq: row.seq, span: otlpSpanJson(row.call, spanOptions) });
       } catch (error) {
         const reason = `record could not be mapped to a span: ${String(error)}`;
         journal.markRejected([row.seq], reason);
@@ -45,7 +46,7 @@ export function createBatchDelivery(deps: DeliverBatchDeps) {
     async function send(part: Item[]): Promise<Exclude<ExportResult, { kind: 'rejected' }> | { kind: 'unauthorized'; status: number; reason: string }> {
       if (part.length === 0) return { kind: 'ok' };
       const seqs = part.map((item) => item.seq);
-      const result = await exporter.send(toOtlpEnvelope(part.map((item) => item.span), spanOptions), { signal });
+      const result = await exporter.send(otlpEnvelopeJson(part.map((item) => item.span), spanOptions), { signal });
       if (result.kind === 'ok') {
         journal.markDelivered(seqs);
         delivered += part.length;

@@ -17,16 +17,20 @@ export function usageDetails(usage: Usage | undefined): Record<string, number> |
   const reasoning = count(usage.reasoning);
   const input = count(usage.input);
   const output = count(usage.output);
-  const details: Record<string, number | undefined> = {
-    input: input === undefined ? undefined : Math.max(0, input - (cached ?? 0) - (cacheWrite ?? 0)),
-    input_cached_tokens: cached,
-    input_cache_write_tokens: cacheWrite,
-    output: output === undefined ? undefined : Math.max(0, output - (reasoning ?? 0)),
-    output_reasoning_tokens: reasoning,
-    total: count(usage.total),
+  const details: Record<string, number> = {};
+  let known = false;
+  const put = (key: string, value: number | undefined) => {
+    if (value === undefined) return;
+    details[key] = value;
+    known = true;
   };
-  const known = Object.entries(details).filter((entry): entry is [string, number] => entry[1] !== undefined);
-  return known.length > 0 ? Object.fromEntries(known) : undefined;
+  put('input', input === undefined ? undefined : Math.max(0, input - (cached ?? 0) - (cacheWrite ?? 0)));
+  put('input_cached_tokens', cached);
+  put('input_cache_write_tokens', cacheWrite);
+  put('output', output === undefined ? undefined : Math.max(0, output - (reasoning ?? 0)));
+  put('output_reasoning_tokens', reasoning);
+  put('total', count(usage.total));
+  return known ? details : undefined;
 }
 
 const toolKeys = ['tools', 'tool_choice', 'functions', 'function_call'];

@@ -71,7 +71,8 @@ export function createLangfuseExporter(options: LangfuseExporterOptions): Langfu
       const json = typeof body === 'string' ? body : JSON.stringify(body);
       const raw = Buffer.from(json);
       const compress = raw.length > gzipAbove;
-      const payload = compress ? await gzip(raw) : raw;
+      // Level 3: as fast as level 1 here and smaller; the default (6) took twice the CPU for a smaller gain.
+      const payload = compress ? await gzip(raw, { level: 3 }) : raw;
       const timeout = AbortSignal.timeout(options.timeoutMs);
       const signal = sendOptions.signal ? AbortSignal.any([timeout, sendOptions.signal]) : timeout;
       try {

@@ -1,11 +1,11 @@
 // Maps call records to an OTLP/JSON trace request for Langfuse: one trace per call whose root span
 // is the generation (../../shared/contracts/langfuse-otel-attributes.md, followed attribute by attribute).
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { LANGFUSE_SDK_VERSION, LangfuseOtelSpanAttributes as A } from '@langfuse/core';
 import type { LlmCall } from '../calls/llm-call.ts';
 import { inputAndParameters, outputMessage, usageDetails } from './generation-fields.ts';
-import { attributeList, unixNanos } from './otlp-values.ts';
-import type { OtlpKeyValue, Scalar } from './otlp-values.ts';
+import { attributeJson, attributeList, unixNanos } from './otlp-values.ts';
+import type { AttributeSink, OtlpKeyValue, Scalar } from './otlp-values.ts';
 
 export interface SpanOptions {
   environment?: string;
@@ -35,7 +35,7 @@ export interface OtlpTraceRequest {
   }[];
 }
 
-const sha256Hex = (text: string) => createHash('sha256').update(text).digest('hex');
+const sha256Hex = (text: string) => hash('sha256', text, 'hex');
 
 /** The Langfuse trace id: the call id when it already is 32 hex digits (the LlmCall contract). */
 export function traceIdOf(callId: string): string {
@@ -48,11 +48,24 @@ export function generationSpanIdOf(callId: string): string {
   return sha256Hex(`${callId}:generation`).slice(0, 16);
 }
 
-export function toOtlpSpan(call: LlmCall, options: SpanOptions): OtlpSpan {
-  const attributes = attributeList();
+const traceGenerationIdKey = `${A.TRACE_METADATA}.generation_id`;
+const traceRequestedModelKey = `${A.TRACE_METADATA}.requested_model`;
+const traceEndpointKey = `${A.TRACE_METADATA}.endpoint`;
+const metadataKeys = new Map<string, string>();
+/** `langfuse.observation.metadata.<key>`, the same string each time (cheap to look up again). */
+function observationMetadataKey(key: string): string {
+  let full = metadataKeys.get(key);
+  if (full === undefined) {
+    full = `${A.OBSERVATION_METADATA}.${key}`;
+    if (metadataKeys.size < 1000) metadataKeys.set(key, full);
+  }
+  return full;
+}
+
+/** Writes the generation's attributes, in the contract's order, to `attributes`. */
+function writeAttributes(call: LlmCall, options: SpanOptions, attributes: AttributeSink): void {
   const { set, json } = attributes;
-  const name = call.name || call.endpoint;
-  set(A.TRACE_NAME, name);
+  set(A.TRACE_NAME, call.name || call.endpoint);
   set(A.OBSERVATION_TYPE, call.endpoint === 'embeddings' ? 'embedding' : 'generation');
   set(A.TRACE_COMPAT_USER_ID, call.userId);
   set(A.TRACE_USER_ID, call.userId);
@@ -89,17 +102,21 @@ export function toOtlpSpan(call: LlmCall, options: SpanOptions): OtlpSpan {
     finish_reason: call.output?.finishReason,
   };
   for (const [key, value] of Object.entries(call.metadata)) observationMetadata[key] ??= value;
-  for (const [key, value] of Object.entries(observationMetadata)) set(`${A.OBSERVATION_METADATA}.${key}`, value);
+  for (const key in observationMetadata) set(observationMetadataKey(key), observationMetadata[key]);
   // Also on the trace, where Langfuse lets one filter by them.
-  set(`${A.TRACE_METADATA}.generation_id`, call.generationId);
-  set(`${A.TRACE_METADATA}.requested_model`, call.requestedModel);
-  set(`${A.TRACE_METADATA}.endpoint`, call.endpoint);
+  set(traceGenerationIdKey, call.generationId);
+  set(traceRequestedModelKey, call.requestedModel);
+  set(traceEndpointKey, call.endpoint);
   set(A.IS_APP_ROOT, true);
+}
 
+export function toOtlpSpan(call: LlmCall, options: SpanOptions): OtlpSpan {
+  const attributes = attributeList();
+  writeAttributes(call, options, attributes);
   return {
     traceId: traceIdOf(call.id),
     spanId: generationSpanIdOf(call.id),
-    name,
+    name: call.name || call.endpoint,
     kind: 1,
     startTimeUnixNano: unixNanos(call.startTime),
     endTimeUnixNano: unixNanos(Math.max(call.endTime, call.startTime)),
@@ -109,6 +126,17 @@ export function toOtlpSpan(call: LlmCall, options: SpanOptions): OtlpSpan {
     links: [],
     flags: 257,
   };
+}
+
+/** `JSON.stringify(toOtlpSpan(call, options))`, written directly (the shipper's path: no span objects). */
+export function otlpSpanJson(call: LlmCall, options: SpanOptions): string {
+  const attributes = attributeJson();
+  writeAttributes(call, options, attributes);
+  const status = call.level !== 'ERROR' ? '{"code":0}'
+    : call.statusMessage === undefined ? '{"code":2}' : `{"code":2,"message":${JSON.stringify(call.statusMessage)}}`;
+  return `{"traceId":"${traceIdOf(call.id)}","spanId":"${generationSpanIdOf(call.id)}","name":${JSON.stringify(call.name || call.endpoint)},`
+    + `"kind":1,"startTimeUnixNano":"${unixNanos(call.startTime)}","endTimeUnixNano":"${unixNanos(Math.max(call.endTime, call.startTime))}",`
+    + `"attributes":${attributes.text()},"events":[],"status":${status},"links":[],"flags":257}`;
 }
 
 export function toOtlpEnvelope(spans: OtlpSpan[], options: SpanOptions): OtlpTraceRequest {
@@ -126,4 +154,11 @@ export function toOtlpEnvelope(spans: OtlpSpan[], options: SpanOptions): OtlpTra
 
 export function toOtlpRequest(calls: LlmCall[], options: SpanOptions): OtlpTraceRequest {
   return toOtlpEnvelope(calls.map((call) => toOtlpSpan(call, options)), options);
+}
+
+/** `JSON.stringify(toOtlpEnvelope(spans))` for spans already written by `otlpSpanJson`. */
+export function otlpEnvelopeJson(spanJsons: string[], options: SpanOptions): string {
+  const envelope = JSON.stringify(toOtlpEnvelope([], options));
+  const at = envelope.lastIndexOf('"spans":[]') + '"spans":['.length;
+  return `${envelope.slice(0, at)}${spanJsons.join(',')}${envelope.slice(at)}`;
 }
