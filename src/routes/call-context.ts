@@ -1,11 +1,11 @@
 // Per-call state shared by the LLM routes: ids, timing, client-gone and time-limit tracking, and `finish`,
 // which builds the call record and journals it (resolving once it is durable).
-import { randomUUID } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.ts';
 import type { Endpoint, LlmCall } from '../calls/llm-call.ts';
 import type { CallIdentity } from '../calls/call-identity.ts';
 import { buildCall } from '../calls/build-call.ts';
+import { newCallId } from '../calls/call-id.ts';
 import type { CallFacts } from '../calls/build-call.ts';
 import type { ResponseSummary } from '../calls/response-summary.ts';
 import { cleanLabel } from '../calls/clean-label.ts';
@@ -30,8 +30,7 @@ export type CallContext = ReturnType<typeof openCall>;
 export function openCall(deps: LlmRouteDeps, endpoint: Endpoint, request: FastifyRequest, reply: FastifyReply, identity: CallIdentity, body: Record<string, unknown>) {
   const { config, now } = deps;
   const startTime = now();
-  // A v4 UUID without dashes is 32 hex digits: a valid OTLP trace id. randomUUID draws from a cached pool.
-  const id = randomUUID().replaceAll('-', '');
+  const id = newCallId();
   const stream = body.stream === true;
   const traced = config.traces.sampleRate >= 1 || Math.random() < config.traces.sampleRate;
   const state = { clientGone: false, tooLong: false, headersReceived: false };
