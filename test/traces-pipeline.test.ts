@@ -2,7 +2,7 @@
 // previous run could not (wrong keys, refused rows, a Langfuse that was down at shutdown).
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LlmCall } from '../src/calls/llm-call.ts';
@@ -21,7 +21,7 @@ let counter = 0;
 function call(overrides: Partial<LlmCall> = {}): LlmCall {
   counter += 1;
   return {
-    id: counter.toString(16).padStart(32, 'e'),
+    id: `e${counter.toString(16).padStart(31, '0')}`,
     endpoint: 'chat.completions', name: 'chat.completions',
     startTime: Date.now() - 1000, endTime: Date.now(), stream: false,
     requestedModel: 'openai/gpt-4o-mini', modelParameters: {},
@@ -125,5 +125,35 @@ describe('trace pipeline', () => {
     fake.setMode('ok');
     pipeline({ langfuse: keys() });
     await fake.waitForTraces(2, 3000);
+  });
+
+  it('keeps memory bounded when the worker lags: records wait in the spool file, none lost or doubled', async () => {
+    const traces = pipeline({ langfuse: keys(), maxInFlight: 5 });
+    // One synchronous burst: the worker cannot commit anything meanwhile, so all but the first few overflow.
+    const calls = Array.from({ length: 300 }, () => call());
+    await Promise.all(calls.map((c) => traces.record(c)));
+    assert.ok(messages.some((message) => /trace worker is behind/.test(message)), 'the lag is logged');
+    await traces.settled();
+    for (const c of calls) assert.ok(traces.journal.get(c.id), `journal has ${c.id}`);
+    await fake.waitForTraces(300, 5000);
+    await until(() => shipping(traces).backlog === 0, 3000, 'delivered');
+    assert.equal(new Set(fake.traces().map((trace) => trace.id)).size, 300);
+    assert.equal(fake.spans().length, 300, 'each call shipped once');
+    // Sealed spool files are gone once read back; only the file being written stays.
+    await until(() => readdirSync(join(dataDir, 'spool')).length === 1, 2000, 'sealed spool files removed');
+  });
+
+  it('a close while records wait in the spool file still journals and ships them', async () => {
+    const first = pipeline({ langfuse: keys(), maxInFlight: 3 });
+    fake.setMode('503');
+    const calls = Array.from({ length: 50 }, () => call());
+    await Promise.all(calls.map((c) => first.record(c)));
+    await first.close(100);
+    open.splice(open.indexOf(first), 1);
+    fake.setMode('ok');
+    const second = pipeline({ langfuse: keys() });
+    await fake.waitForTraces(50, 5000);
+    for (const c of calls) assert.ok(second.journal.get(c.id), `journal has ${c.id}`);
+    assert.equal(new Set(fake.traces().map((trace) => trace.id)).size, 50);
   });
 });

@@ -12,7 +12,17 @@ import type { DeliveryState, TraceBackendSettings } from './trace-backend.ts';
 import type { ToMain, ToWorker, WorkerSettings } from './trace-messages.ts';
 
 export type { DeliveryState } from './trace-backend.ts';
-export type TracePipelineSettings = Omit<TraceBackendSettings, 'now'>;
+export type TracePipelineSettings = Omit<TraceBackendSettings, 'now'> & {
+  /**
+   * Records handed to the worker and not yet committed, above which new ones stay in the spool file only
+   * (the worker reads them back once the file is sealed), so a worker that lags keeps memory bounded.
+   */
+  maxInFlight?: number;
+  /** Nice value of the trace worker's thread (Linux); see trace-worker.ts. */
+  workerNiceness?: number;
+  /** How long records gather before they are posted to the worker together. */
+  postDelayMs?: number;
+};
 
 export interface TracePipeline {
   /** Read access to the journal (the viewer). */
@@ -35,11 +45,14 @@ export function traceSettings(config: Config, serviceVersion: string, logger: Lo
 const workerUrl = new URL(import.meta.url.endsWith('.ts') ? './trace-worker.ts' : './trace-worker.js', import.meta.url);
 
 export function createTracePipeline(settings: TracePipelineSettings): TracePipeline {
-  const { logger, ...rest } = settings;
+  const { logger, maxInFlight = 20_000, workerNiceness = 19, postDelayMs = 50, ...rest } = settings;
   const journal = openJournalReader(settings.dataDir);
   const spool = createSpool(settings.dataDir);
   let outbox: string[] = [];
   let posted = 0;
+  /** Set while the worker lags: the first line of the current spool file that was not posted. */
+  let overflowFrom: number | undefined;
+  let overflowTimer: NodeJS.Timeout | undefined;
   let latest: Extract<ToMain, { type: 'state' }> | undefined;
   let settledWaiters: Array<{ until: number; resolve: () => void }> = [];
   let closing: Promise<void> | undefined;
@@ -47,7 +60,7 @@ export function createTracePipeline(settings: TracePipelineSettings): TracePipel
   let worker = startWorker();
 
   function startWorker(): Worker {
-    const data: WorkerSettings = { ...rest, currentSpoolFile: spool.file };
+    const data: WorkerSettings = { ...rest, currentSpoolFile: spool.file, niceness: workerNiceness };
     // A small young generation: the worker's work is small, and every MB reserved here is RSS.
     const started = new Worker(workerUrl, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
     started.on('message', (message: ToMain) => onMessage(message));
@@ -56,6 +69,12 @@ export function createTracePipeline(settings: TracePipelineSettings): TracePipel
       if (closing) return;
       // The records it had not committed are in the spool: a new worker reads them back.
       logger.error({ code }, 'trace worker stopped unexpectedly: starting a new one');
+      // The new worker reads every spool file back (the current one included): count from zero again.
+      posted = 0;
+      latest = undefined;
+      overflowFrom = undefined;
+      for (const waiter of settledWaiters) waiter.resolve();
+      settledWaiters = [];
       worker = startWorker();
     });
     started.unref();
@@ -74,30 +93,54 @@ export function createTracePipeline(settings: TracePipelineSettings): TracePipel
   }
 
   const post = (message: ToWorker) => worker.postMessage(message);
-  // Records of one event-loop turn travel together: one message, not one per call.
+  // Records travel in batches, one message every `postDelayMs` at most: each is already safe in the spool, and
+  // a worker woken 20 times a second instead of once per call costs less and disturbs the requests less.
   function flushOutbox() {
     const lines = outbox;
     outbox = [];
     if (lines.length > 0) post({ type: 'records', lines });
   }
 
+  /** Hands a sealed spool file to the worker, with the lines it must read back if they were not posted. */
+  function sealed(file: string) {
+    flushOutbox();
+    post(overflowFrom === undefined ? { type: 'sealed', file } : { type: 'sealed', file, replayFrom: overflowFrom });
+    overflowFrom = undefined;
+  }
+
+  /** While overflowing: once the worker has caught up, seal the file so it reads the rest back now. */
+  function watchOverflow() {
+    overflowTimer ??= setInterval(() => {
+      if (overflowFrom === undefined) {
+        clearInterval(overflowTimer);
+        overflowTimer = undefined;
+      } else if (posted - (latest?.committed ?? 0) - (spool.lines - overflowFrom) < maxInFlight / 2) {
+        sealed(spool.rotate().sealed);
+      }
+    }, 250).unref();
+  }
+
   return {
     journal,
     async record(call) {
       const json = JSON.stringify(call);
-      let sealed: string | undefined;
+      let written = false;
       try {
-        sealed = spool.write(json);
+        const rotated = spool.write(json);
+        written = true;
+        if (rotated) sealed(rotated.sealed);
       } catch (error) {
         logger.error({ err: error }, 'trace spool write failed: the record goes to the journal without a crash copy');
       }
-      if (outbox.length === 0) setImmediate(flushOutbox);
-      outbox.push(json);
       posted += 1;
-      if (sealed) {
-        flushOutbox();
-        post({ type: 'sealed', file: sealed });
+      if (written && overflowFrom === undefined && posted - (latest?.committed ?? 0) > maxInFlight) {
+        overflowFrom = spool.lines - 1;
+        logger.warn({ inFlight: maxInFlight }, 'trace worker is behind: records wait in the spool file until it catches up');
+        watchOverflow();
       }
+      if (written && overflowFrom !== undefined) return;
+      if (outbox.length === 0) setTimeout(flushOutbox, postDelayMs).unref();
+      outbox.push(json);
     },
     settled() {
       const until = posted;
@@ -119,9 +162,10 @@ export function createTracePipeline(settings: TracePipelineSettings): TracePipel
         // shutdown whose server is already closed would exit before the worker's answer (and its delivery).
         worker.ref();
         flushOutbox();
-        const sealed = spool.close();
+        if (overflowTimer) clearInterval(overflowTimer);
+        const last = spool.close();
         const closed = new Promise<void>((resolve) => { closedResolve = resolve; });
-        post({ type: 'close', flushTimeoutMs, sealed });
+        post({ type: 'close', flushTimeoutMs, sealed: last, ...(overflowFrom === undefined ? {} : { replayFrom: overflowFrom }) });
         const limit = new Promise<void>((resolve) => setTimeout(resolve, flushTimeoutMs + 5000).unref());
         await Promise.race([closed, limit]);
         await worker.terminate();

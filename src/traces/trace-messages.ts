@@ -3,12 +3,20 @@ import type { MessagePort } from 'node:worker_threads';
 import type { TraceBackendSettings, DeliveryState } from './trace-backend.ts';
 
 /** What the worker needs to build the backend; the logger stays on the main thread (logs are forwarded). */
-export type WorkerSettings = Omit<TraceBackendSettings, 'logger' | 'now'> & { currentSpoolFile: string };
+export type WorkerSettings = Omit<TraceBackendSettings, 'logger' | 'now'> & {
+  currentSpoolFile: string;
+  /** Nice value the worker gives its own thread (Linux): trace work yields the CPU to requests. 0: none. */
+  niceness: number;
+};
 
 export type ToWorker =
   | { type: 'records'; lines: string[] }
-  | { type: 'sealed'; file: string }
-  | { type: 'close'; flushTimeoutMs: number; sealed?: string };
+  /**
+   * The main thread is done with `file`. Its lines from `replayFrom` on were never posted (the worker was
+   * too far behind): the worker reads them from the file before removing it.
+   */
+  | { type: 'sealed'; file: string; replayFrom?: number }
+  | { type: 'close'; flushTimeoutMs: number; sealed?: string; replayFrom?: number };
 
 export type ToMain =
   | { type: 'state'; state: DeliveryState; committed: number; at: number }

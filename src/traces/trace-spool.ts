@@ -8,8 +8,12 @@ import { join } from 'node:path';
 export interface Spool {
   /** The file being written now. */
   readonly file: string;
+  /** Lines written to the current file so far. */
+  readonly lines: number;
   /** Appends one record (one JSON line). Returns the file it sealed, if this write started a new one. */
-  write(json: string): string | undefined;
+  write(json: string): { sealed: string; sealedLines: number } | undefined;
+  /** Seals the current file and starts a new one. */
+  rotate(): { sealed: string; sealedLines: number };
   /** Closes the current file; returns it (sealed). */
   close(): string;
 }
@@ -28,6 +32,7 @@ export function createSpool(dataDir: string): Spool {
   let file = '';
   let fd = -1;
   let bytes = 0;
+  let lines = 0;
   let openedAt = 0;
 
   const open = () => {
@@ -36,20 +41,24 @@ export function createSpool(dataDir: string): Spool {
     file = join(dir, `${Date.now().toString().padStart(15, '0')}-${process.pid}-${counter}.jsonl`);
     fd = openSync(file, 'a');
     bytes = 0;
+    lines = 0;
     openedAt = Date.now();
   };
   open();
 
   return {
     get file() { return file; },
+    get lines() { return lines; },
     write(json) {
-      let sealed: string | undefined;
-      if (bytes > maxFileBytes || (bytes > 0 && Date.now() - openedAt > maxFileAgeMs)) {
-        closeSync(fd);
-        sealed = file;
-        open();
-      }
+      const sealed = bytes > maxFileBytes || (bytes > 0 && Date.now() - openedAt > maxFileAgeMs) ? this.rotate() : undefined;
       bytes += writeSync(fd, `${json}\n`);
+      lines += 1;
+      return sealed;
+    },
+    rotate() {
+      closeSync(fd);
+      const sealed = { sealed: file, sealedLines: lines };
+      open();
       return sealed;
     },
     close() {
@@ -58,6 +67,19 @@ export function createSpool(dataDir: string): Spool {
       return file;
     },
   };
+}
+
+/** The complete lines of one spool file (a torn last line is skipped); none if it is gone. */
+export function readSpoolLines(file: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  const lines = text.split('\n');
+  lines.pop(); // after the last newline: empty, or a line whose write was cut short
+  return lines;
 }
 
 /** Every spool file in the directory, oldest first, with its complete lines (a torn last line is skipped). */
@@ -71,10 +93,7 @@ export function readSpool(dataDir: string): Array<{ file: string; lines: string[
   }
   return names.map((name) => {
     const file = join(dir, name);
-    const text = readFileSync(file, 'utf8');
-    const lines = text.split('\n');
-    lines.pop(); // after the last newline: empty, or a line whose write was cut short
-    return { file, lines };
+    return { file, lines: readSpoolLines(file) };
   });
 }
 

@@ -1,11 +1,13 @@
 // The trace worker: a thread of its own that owns the SQLite journal and the Langfuse shipper, so that
 // journal writes, checkpoints, span building and delivery never run on the request thread.
 // Messages: see trace-messages.ts. Records arrive as the spool's JSON lines.
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { LlmCall } from '../calls/llm-call.ts';
 import { createTraceBackend } from './trace-backend.ts';
 import type { Logger } from './logger.ts';
-import { readSpool, removeSpoolFile } from './trace-spool.ts';
+import { readSpool, readSpoolLines, removeSpoolFile } from './trace-spool.ts';
 import type { ToWorker, WorkerSettings } from './trace-messages.ts';
 import { postToMain } from './trace-messages.ts';
 
@@ -17,6 +19,22 @@ const log = (level: 'info' | 'warn' | 'error' | 'debug') => (object: Record<stri
   postToMain(port, { type: 'log', level, object: err === undefined ? object : { ...object, err }, message });
 };
 const logger: Logger = { info: log('info'), warn: log('warn'), error: log('error'), debug: log('debug') };
+
+/**
+ * Lowers this thread's CPU priority (Linux: a thread id is a pid to setpriority). On a saturated machine
+ * the request thread then gets the CPU first and trace work waits, durable in the spool, for a spare
+ * moment; on an idle one nothing changes. Elsewhere, or where it is refused, the worker runs as it is.
+ */
+function yieldCpuToRequests(niceness: number) {
+  if (niceness <= 0 || process.platform !== 'linux') return;
+  try {
+    const threadId = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(threadId) && threadId > 0) setPriority(threadId, niceness);
+  } catch (error) {
+    logger.debug({ err: error }, 'trace worker runs at normal CPU priority');
+  }
+}
+yieldCpuToRequests(settings.niceness);
 
 // Commits gather for 20 ms: the spool already made every call durable, so this costs no safety.
 const backend = createTraceBackend({ commitDelayMs: 20, ...settings, logger });
@@ -33,8 +51,16 @@ function stateChanged() {
   stateTimer ??= setTimeout(sendState, 25);
 }
 
-/** Appends spool lines; `replay` marks lines read back from spool files rather than sent by the main thread. */
-function append(lines: string[], replay: boolean): Promise<void> {
+/** `work` joins what `last` waits for. */
+function track(work: Promise<unknown>): void {
+  last = Promise.all([last, work]).then(() => undefined);
+}
+
+/**
+ * Appends spool lines. `counted`: lines the main thread handed over (in a message, or left in a spool file
+ * it sealed), which it counts as in flight until `committed` covers them; not lines of a previous run.
+ */
+function append(lines: string[], counted: boolean): Promise<void> {
   const writes: Promise<void>[] = [];
   for (const json of lines) {
     let call: LlmCall;
@@ -46,17 +72,24 @@ function append(lines: string[], replay: boolean): Promise<void> {
     // A call can arrive twice (read back from the spool and sent as a message): the first one wins.
     writes.push(backend.record(call, { json, ifAbsent: true }));
   }
-  last = Promise.all(writes).then(() => {
-    committed += replay ? 0 : lines.length;
+  const done = Promise.all(writes).then(() => {
+    committed += counted ? lines.length : 0;
     stateChanged();
   });
-  return last;
+  track(done);
+  return done;
+}
+
+/** Lines of a sealed spool file the main thread never posted: read them back, then the file can go. */
+function replaySealed(file: string, replayFrom: number | undefined): Promise<void> {
+  const replayed = replayFrom === undefined ? Promise.resolve() : append(readSpoolLines(file).slice(replayFrom), true);
+  return Promise.all([last, replayed]).then(() => removeSpoolFile(file));
 }
 
 // Records of a previous run (or of a worker that died) that may not have reached the journal.
 for (const { file, lines } of readSpool(settings.dataDir)) {
   if (lines.length > 0) logger.info({ file, records: lines.length }, 'moving spooled trace records into the journal');
-  void append(lines, true).then(() => { if (file !== settings.currentSpoolFile) removeSpoolFile(file); });
+  void append(lines, false).then(() => { if (file !== settings.currentSpoolFile) removeSpoolFile(file); });
 }
 
 // Shipping progress changes the state too (backlog, last error): refresh it while anything is pending.
@@ -65,15 +98,14 @@ poll.unref();
 
 port.on('message', (message: ToWorker) => {
   if (message.type === 'records') {
-    void append(message.lines, false);
+    void append(message.lines, true);
   } else if (message.type === 'sealed') {
-    const file = message.file;
-    void last.then(() => removeSpoolFile(file));
+    void replaySealed(message.file, message.replayFrom);
   } else if (message.type === 'close') {
     clearInterval(poll);
     void (async () => {
+      if (message.sealed) await replaySealed(message.sealed, message.replayFrom);
       await last;
-      if (message.sealed) removeSpoolFile(message.sealed);
       await backend.close(message.flushTimeoutMs);
       if (stateTimer) clearTimeout(stateTimer);
       postToMain(port, { type: 'closed' });
