@@ -59,6 +59,24 @@ describe('SSE guard', () => {
     }), settings);
   });
 
+  it('hands the trace the same parsed events whether a chunk holds whole events or is cut anywhere', () => {
+    const item = fc.oneof(readable, unreadable, fc.constant('\n'));
+    fc.assert(fc.property(fc.array(item, { maxLength: 20 }), cuts, (items, at) => {
+      const bytes = Buffer.from(items.join(''));
+      const seen = (chunks: Buffer[]) => {
+        const events: unknown[] = [];
+        const guard = createSseGuard((event) => events.push(event));
+        for (const chunk of chunks) guard.push(chunk);
+        guard.end();
+        return events;
+      };
+      // Byte by byte never takes the whole-chunk path; one chunk of whole events always tries it.
+      const oneByteAtATime = seen([...bytes].map((byte) => Buffer.from([byte])));
+      assert.deepEqual(seen([bytes]), oneByteAtATime);
+      assert.deepEqual(seen(chunked(bytes, at)), oneByteAtATime);
+    }), settings);
+  });
+
   it('never lets through anything a strict SSE reader refuses, whatever the bytes', () => {
     fc.assert(fc.property(fc.uint8Array({ maxLength: 400 }), cuts, (bytes, at) => {
       const { out } = run(chunked(Buffer.from(bytes), at));

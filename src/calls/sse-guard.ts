@@ -67,6 +67,26 @@ function lastEventEnd(buffer: Buffer): number {
   return Math.max(plain === -1 ? -1 : plain + 2, crlf === -1 ? -1 : crlf + 3);
 }
 
+/**
+ * The usual chunk, whole events and no carriage returns, read as one string: one UTF-8 decode instead of
+ * one per event, the same blocks as the byte path (split after each blank line). Undefined when the chunk
+ * is not that simple or holds an event a client could not read: the byte path then decides.
+ */
+function readWholeChunk(chunk: Buffer): ReadableEvent[] | undefined {
+  const text = chunk.toString('utf8');
+  if (text.includes('\r')) return undefined;
+  const events: ReadableEvent[] = [];
+  for (let start = 0; start < text.length;) {
+    const end = text.indexOf('\n\n', start) + 2;
+    if (end === 1) return undefined;
+    const event = readEvent(text.slice(start, end));
+    if (event === undefined) return undefined;
+    if (event) events.push(event);
+    start = end;
+  }
+  return events;
+}
+
 /** `onEvent` receives each readable event with data, parsed, in order. */
 export function createSseGuard(onEvent: (event: ReadableEvent) => void = () => {}) {
   // An unfinished event, kept as the chunks that brought it, so a long one is joined once, not once per chunk.
@@ -96,6 +116,13 @@ export function createSseGuard(onEvent: (event: ReadableEvent) => void = () => {
   return {
     /** Takes an upstream chunk; returns the complete, readable events it finished (maybe empty). */
     push(chunk: Buffer): Buffer {
+      if (pending.length === 0 && chunk.at(-1) === 0x0a && chunk.at(-2) === 0x0a) {
+        const events = readWholeChunk(chunk);
+        if (events) {
+          for (const event of events) onEvent(event);
+          return chunk;
+        }
+      }
       // A blank line may straddle the previous chunk and this one: look at the last two bytes before it too.
       const last = pending.at(-1);
       const before = !last ? undefined : last.length >= 2 ? last.subarray(last.length - 2) : Buffer.concat(pending.slice(-2)).subarray(-2);

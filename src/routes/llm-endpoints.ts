@@ -95,6 +95,9 @@ async function failUnreadable(ctx: CallContext, reply: FastifyReply, status: num
   throw error;
 }
 
+/** How long stream headers wait for the first chunk to travel with. */
+const headerFlushDelayMs = 10;
+
 async function forwardStream(ctx: CallContext, reply: FastifyReply, body: Readable, status: number, headers: Record<string, string | string[]>) {
   reply.hijack();
   const res = reply.raw;
@@ -104,10 +107,12 @@ async function forwardStream(ctx: CallContext, reply: FastifyReply, body: Readab
     'cache-control': 'no-cache',
     'x-accel-buffering': 'no',
   });
-  // Headers go out at once: with the first chunk if it is already here (one packet), else on their own.
-  setImmediate(() => { if (!res.headersSent && !res.destroyed) res.flushHeaders(); });
+  // Headers go out with the first chunk (one write, one packet), or on their own if it takes longer than
+  // a moment (a model that thinks before its first token): the client learns the status either way.
+  const flushLater = setTimeout(() => { if (!res.headersSent && !res.destroyed) res.flushHeaders(); }, headerFlushDelayMs);
   const reader = createStreamReader(ctx.endpoint);
   const tap = await tapStream(body, res, ctx.now, reader);
+  clearTimeout(flushLater);
   const summary = reader.summary();
   if (tap.unreadable > 0) summary.malformed = tap.unreadable;
   if (ctx.state.clientGone || res.destroyed) {
