@@ -27,8 +27,8 @@ export interface BenchOptions {
 }
 
 const usage = `npm run bench -- [options]
-  --duration S        seconds of load per target per round (default 3)
-  --rounds N          alternating baseline/gateway rounds per scenario (default 3)
+  --duration S        seconds of load per target per round (default 2)
+  --rounds N          alternating baseline/gateway rounds per scenario (default 5)
   --warmup S          unrecorded seconds per target before each scenario (default 1)
   --connections LIST  concurrency levels (default 1,50)
   --slow-streams N    concurrent slow streams (default 1000)
@@ -38,7 +38,7 @@ const usage = `npm run bench -- [options]
   --profile           run the traced gateway with --cpu-prof, print its top self-time functions
   --tool wrk|autocannon   load generator (default wrk when installed)
   --no-tracing-off    skip the tracing-off gateway in the throughput rounds
-  --gateway-entry F   gateway entry file, relative to the repository (default src/main.ts)
+  --gateway-entry F   gateway entry file, relative to the repository (default dist/main.js, what npm start runs)
   --node-args=FLAGS   extra Node flags for the baseline and both gateways, e.g. --node-args=--max-semi-space-size=16
 Each flag can also be given as BENCH_<FLAG> in the environment, e.g. BENCH_DURATION=10.`;
 
@@ -73,13 +73,13 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv): Bench
   for (const name of only) {
     if (!(scenarioNames as readonly string[]).includes(name)) throw new Error(`--only: unknown scenario ${JSON.stringify(name)}; expected ${scenarioNames.join(', ')}`);
   }
-  const durationS = Number(pick('duration', '3'));
+  const durationS = Number(pick('duration', '2'));
   if (!(durationS >= 1)) throw new Error('--duration: expected at least 1 second');
   const longRequests = positiveInteger('long-requests', pick('long-requests', '200000'));
   const tool = pick('tool', '');
   return {
     durationS,
-    rounds: Math.max(1, positiveInteger('rounds', pick('rounds', '3'))),
+    rounds: Math.max(1, positiveInteger('rounds', pick('rounds', '5'))),
     warmupS: positiveInteger('warmup', pick('warmup', '1')),
     connections: pick('connections', '1,50').split(',').map((text) => Math.max(1, positiveInteger('connections', text.trim()))),
     slowStreams: positiveInteger('slow-streams', pick('slow-streams', '1000')),
@@ -89,7 +89,7 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv): Bench
     profile: flag('profile'),
     tool: tool || undefined,
     tracingOff: !flag('no-tracing-off'),
-    gatewayEntry: pick('gateway-entry', 'src/main.ts'),
+    gatewayEntry: pick('gateway-entry', 'dist/main.js'),
     nodeArgs: pick('node-args', '').split(/\s+/).filter(Boolean),
     outDir: pick('out-dir', 'bench/out'),
   };

@@ -23,6 +23,7 @@ import { requestBodies, writeBodyFiles } from './request-bodies.ts';
 import { runSlowStreams } from './slow-streams.ts';
 import { runThroughput } from './throughput.ts';
 import type { Target } from './throughput.ts';
+import { startScriptNodeFlags } from './start-flags.ts';
 import { formatTopFunctions } from './top-functions.ts';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
@@ -53,12 +54,16 @@ function machine(tool: string): Record<string, string | number> {
   };
 }
 
-interface Stack { upstream: Child; langfuse: Child; baseline: Child; gateway: Child; gatewayOff?: Child; dataDir: string }
+interface Targets { baseline: Child; gateway: Child; gatewayOff?: Child }
+interface Stack extends Targets {
+  upstream: Child; langfuse: Child; dataDir: string;
+  /** Starts a new baseline and gateway (and the tracing-off gateway when asked). */
+  startTargets(withTracingOff: boolean): Promise<Targets>;
+}
 
 async function startStack(group: ProcessGroup, options: BenchOptions, profileDir: string): Promise<Stack> {
   const upstream = await group.forkHelper('fake-upstream', join(repo, 'bench/fake-upstream.ts'));
   const langfuse = await group.forkHelper('fake-langfuse', join(repo, 'bench/bench-langfuse.ts'));
-  const baseline = await group.forkHelper('baseline', join(repo, 'bench/baseline-proxy.ts'), { UPSTREAM_ORIGIN: `http://127.0.0.1:${upstream.port}` }, options.nodeArgs);
   const dataDir = mkdtempSync(join(tmpdir(), 'gateway-bench-'));
   const gatewayEnv = (port: number, name: string, sampleRate: string): Record<string, string> => ({
     PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp',
@@ -71,9 +76,16 @@ async function startStack(group: ProcessGroup, options: BenchOptions, profileDir
     const port = await freePort();
     return group.spawnServer(name, { entry: options.gatewayEntry, cwd: repo, nodeArgs, env: gatewayEnv(port, name, sampleRate), port, apiKey });
   };
-  const gateway = await startGateway('gateway', '1', [...options.nodeArgs, ...(options.profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [])]);
-  const gatewayOff = options.tracingOff && options.only.includes('throughput') ? await startGateway('gateway-tracing-off', '0', options.nodeArgs) : undefined;
-  return { upstream, langfuse, baseline, gateway, gatewayOff, dataDir };
+  // The gateways run with `npm start`'s Node flags (bench/start-flags.ts); the baseline with Node's defaults.
+  const gatewayArgs = [...startScriptNodeFlags(repo), ...options.nodeArgs];
+  const startTargets = async (withTracingOff: boolean): Promise<Targets> => {
+    const baseline = await group.forkHelper('baseline', join(repo, 'bench/baseline-proxy.ts'), { UPSTREAM_ORIGIN: `http://127.0.0.1:${upstream.port}` }, options.nodeArgs);
+    const gateway = await startGateway('gateway', '1', [...gatewayArgs, ...(options.profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [])]);
+    const gatewayOff = withTracingOff ? await startGateway('gateway-tracing-off', '0', gatewayArgs) : undefined;
+    return { baseline, gateway, gatewayOff };
+  };
+  const targets = await startTargets(options.tracingOff && options.only.includes('throughput'));
+  return { upstream, langfuse, dataDir, ...targets, startTargets };
 }
 
 async function slowStreams(stack: Stack, streams: number): Promise<SlowStreamsFigures> {
@@ -169,6 +181,12 @@ async function main(): Promise<void> {
   }
   if (options.only.includes('slow-streams') && options.slowStreams > 0) {
     phase('slow streams');
+    if (options.only.includes('throughput')) {
+      // New processes: the figures (peak RSS above all) are then those of 1,000 streams, not of the load before.
+      log('Restarting the baseline and the gateway for the slow streams');
+      await Promise.all([s.baseline, s.gateway, s.gatewayOff].map((child) => (child ? group.stop(child.process, 20_000) : undefined)));
+      Object.assign(s, { gatewayOff: undefined }, await s.startTargets(false));
+    }
     partial.slowStreams = await slowStreams(s, options.slowStreams);
   }
   if (options.only.includes('long-run') && options.longRequests > 0) {
