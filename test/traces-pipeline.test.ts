@@ -156,4 +156,33 @@ describe('trace pipeline', () => {
     for (const c of calls) assert.ok(second.journal.get(c.id), `journal has ${c.id}`);
     assert.equal(new Set(fake.traces().map((trace) => trace.id)).size, 50);
   });
+
+  it('holds trace work back while the request thread is busy, but only for a few seconds', async () => {
+    const traces = pipeline();
+    // Keep this thread busy (as a burst of requests would), still letting timers run between spins; yielding
+    // with setImmediate never waits for I/O, so the loop stays busy even on a crowded machine.
+    let spinning = true;
+    const spinner = (async () => {
+      while (spinning) {
+        const end = performance.now() + 50;
+        while (performance.now() < end) { /* busy */ }
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      const calls = Array.from({ length: 20 }, () => call());
+      const started = performance.now();
+      await Promise.all(calls.map((c) => traces.record(c)));
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      assert.equal(calls.filter((c) => traces.journal.get(c.id)).length, 0, 'nothing journaled while the thread is busy');
+      await traces.settled();
+      const waited = performance.now() - started;
+      assert.ok(waited > 1000 && waited < 6000, `held for a bounded time (${Math.round(waited)} ms)`);
+      for (const c of calls) assert.ok(traces.journal.get(c.id), `journal has ${c.id}`);
+    } finally {
+      spinning = false;
+      await spinner;
+    }
+  });
 });

@@ -53,6 +53,15 @@ export function createTracePipeline(settings: TracePipelineSettings): TracePipel
   /** Set while the worker lags: the first line of the current spool file that was not posted. */
   let overflowFrom: number | undefined;
   let overflowTimer: NodeJS.Timeout | undefined;
+  // How busy the request thread is, for the worker to hold its work back while requests need the CPU.
+  const requestLoad = new SharedArrayBuffer(4);
+  const load = new Int32Array(requestLoad);
+  let sampledAt = performance.eventLoopUtilization();
+  const loadTimer = setInterval(() => {
+    const now = performance.eventLoopUtilization();
+    Atomics.store(load, 0, Math.round(performance.eventLoopUtilization(now, sampledAt).utilization * 1000));
+    sampledAt = now;
+  }, 100).unref();
   let latest: Extract<ToMain, { type: 'state' }> | undefined;
   let settledWaiters: Array<{ until: number; resolve: () => void }> = [];
   let closing: Promise<void> | undefined;
@@ -60,7 +69,7 @@ export function createTracePipeline(settings: TracePipelineSettings): TracePipel
   let worker = startWorker();
 
   function startWorker(): Worker {
-    const data: WorkerSettings = { ...rest, currentSpoolFile: spool.file, niceness: workerNiceness };
+    const data: WorkerSettings = { ...rest, currentSpoolFile: spool.file, niceness: workerNiceness, requestLoad };
     // A small young generation: the worker's work is small, and every MB reserved here is RSS.
     const started = new Worker(workerUrl, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
     started.on('message', (message: ToMain) => onMessage(message));
@@ -163,6 +172,7 @@ export function createTracePipeline(settings: TracePipelineSettings): TracePipel
         worker.ref();
         flushOutbox();
         if (overflowTimer) clearInterval(overflowTimer);
+        clearInterval(loadTimer);
         const last = spool.close();
         const closed = new Promise<void>((resolve) => { closedResolve = resolve; });
         post({ type: 'close', flushTimeoutMs, sealed: last, ...(overflowFrom === undefined ? {} : { replayFrom: overflowFrom }) });

@@ -7,6 +7,8 @@ export type WorkerSettings = Omit<TraceBackendSettings, 'logger' | 'now'> & {
   currentSpoolFile: string;
   /** Nice value the worker gives its own thread (Linux): trace work yields the CPU to requests. 0: none. */
   niceness: number;
+  /** One Int32: the request thread's event-loop utilisation over the last 100 ms, in thousandths. */
+  requestLoad: SharedArrayBuffer;
 };
 
 export type ToWorker =

@@ -92,17 +92,57 @@ for (const { file, lines } of readSpool(settings.dataDir)) {
   void append(lines, false).then(() => { if (file !== settings.currentSpoolFile) removeSpoolFile(file); });
 }
 
+// While the request thread is busy (a burst), records wait here, parsed and journaled a moment later:
+// the CPU goes to the requests first. They are safe in the spool meanwhile, and counted in the backlog.
+// The wait is bounded in time and in records, so under sustained load the worker still keeps up.
+const requestLoad = new Int32Array(settings.requestLoad);
+const busyAbove = 700; // thousandths of the request thread's time
+const maxHoldMs = 3000;
+const maxHeld = 10_000;
+let held: string[] = [];
+let heldSince = 0;
+let holdTimer: NodeJS.Timeout | undefined;
+
+function releaseHeld() {
+  if (holdTimer) clearTimeout(holdTimer);
+  holdTimer = undefined;
+  const lines = held;
+  held = [];
+  if (lines.length > 0) void append(lines, true);
+}
+
+function holdOrAppend(lines: string[]) {
+  if (held.length === 0) heldSince = Date.now();
+  for (const line of lines) held.push(line);
+  checkHeld();
+}
+
+function checkHeld() {
+  if (held.length === 0) return;
+  if (Atomics.load(requestLoad, 0) < busyAbove || held.length >= maxHeld || Date.now() - heldSince >= maxHoldMs) {
+    releaseHeld();
+    return;
+  }
+  holdTimer ??= setTimeout(() => {
+    holdTimer = undefined;
+    checkHeld();
+  }, 50);
+}
+
 // Shipping progress changes the state too (backlog, last error): refresh it while anything is pending.
 const poll = setInterval(stateChanged, 500);
 poll.unref();
 
 port.on('message', (message: ToWorker) => {
   if (message.type === 'records') {
-    void append(message.lines, true);
+    holdOrAppend(message.lines);
   } else if (message.type === 'sealed') {
+    // The file's posted lines must be in the journal before it goes.
+    releaseHeld();
     void replaySealed(message.file, message.replayFrom);
   } else if (message.type === 'close') {
     clearInterval(poll);
+    releaseHeld();
     void (async () => {
       if (message.sealed) await replaySealed(message.sealed, message.replayFrom);
       await last;
