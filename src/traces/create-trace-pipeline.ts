@@ -45,7 +45,7 @@ export function traceSettings(config: Config, serviceVersion: string, logger: Lo
 const workerUrl = new URL(import.meta.url.endsWith('.ts') ? './trace-worker.ts' : './trace-worker.js', import.meta.url);
 
 export function createTracePipeline(settings: TracePipelineSettings): TracePipeline {
-  const { logger, maxInFlight = 20_000, workerNiceness = 19, postDelayMs = 50, ...rest } = settings;
+  const { logger, maxInFlight = 10_000, workerNiceness = 19, postDelayMs = 50, ...rest } = settings;
   const journal = openJournalReader(settings.dataDir);
   const spool = createSpool(settings.dataDir);
   let outbox: string[] = [];

@@ -70,7 +70,7 @@ export interface Journal {
 }
 
 /** Rows the shipper can take from memory instead of reading and parsing them back. */
-const recentCacheSize = 20_000;
+const recentCacheSize = 5_000;
 
 interface Waiting {
   call: LlmCall;

@@ -94,11 +94,11 @@ for (const { file, lines } of readSpool(settings.dataDir)) {
 
 // While the request thread is busy (a burst), records wait here, parsed and journaled a moment later:
 // the CPU goes to the requests first. They are safe in the spool meanwhile, and counted in the backlog.
-// The wait is bounded in time and in records, so under sustained load the worker still keeps up.
+// The wait is bounded in time (2 s) and in records (2,000), so under sustained load the worker still keeps up.
 const requestLoad = new Int32Array(settings.requestLoad);
 const busyAbove = 700; // thousandths of the request thread's time
-const maxHoldMs = 3000;
-const maxHeld = 10_000;
+const maxHoldMs = 2000;
+const maxHeld = 2_000;
 let held: string[] = [];
 let heldSince = 0;
 let holdTimer: NodeJS.Timeout | undefined;
@@ -108,7 +108,16 @@ function releaseHeld() {
   holdTimer = undefined;
   const lines = held;
   held = [];
-  if (lines.length > 0) void append(lines, true);
+  if (lines.length > 0) void appendInSlices(lines);
+}
+
+/** A released backlog goes in 500 at a time, each slice once the one before is committed: never all parsed at once. */
+function appendInSlices(lines: string[]): Promise<void> {
+  const done = (async () => {
+    for (let start = 0; start < lines.length; start += 500) await append(lines.slice(start, start + 500), true);
+  })();
+  track(done);
+  return done;
 }
 
 function holdOrAppend(lines: string[]) {
