@@ -113,7 +113,7 @@ describe('journal', () => {
     const calls = Array.from({ length: 5 }, () => call());
     for (const c of calls) await j.append(c);
     const rows = j.pending(3);
-    assert.deepEqual(rows.map((row) => row.call.id), calls.slice(0, 3).map((c) => c.id));
+    assert.deepEqual(rows.map((row) => row.call!.id), calls.slice(0, 3).map((c) => c.id));
     assert.ok(rows.every((row) => row.bytes > 0));
     const [a, b, c] = rows.map((row) => row.seq) as [number, number, number];
     j.markFailed([a, b], 'HTTP 503');
@@ -167,7 +167,7 @@ describe('journal', () => {
     assert.equal(stats.dropped, result.droppedUndelivered);
     assert.equal(stats.total, 110 - result.droppedUndelivered);
     // The survivors are the newest undelivered calls.
-    assert.deepEqual(j.pending(1000).map((row) => row.call.id), calls.slice(result.droppedUndelivered, 110).map((c) => c.id));
+    assert.deepEqual(j.pending(1000).map((row) => row.call!.id), calls.slice(result.droppedUndelivered, 110).map((c) => c.id));
     assert.ok(logger.entries.some((entry) => entry.level === 'error' && entry.object.dropped === result.droppedUndelivered));
     j.close();
     assert.equal(open({ maxBytes: 400 * 1024 }).stats().dropped, result.droppedUndelivered, 'the dropped count survives a restart');

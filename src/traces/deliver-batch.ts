@@ -33,7 +33,8 @@ export function createBatchDelivery(deps: DeliverBatchDeps) {
     let rejected = 0;
     for (const row of rows) {
       try {
-        items.push({ seq: row.seq, span: otlpSpanJson(row.call, spanOptions) });
+        if (row.span === undefined && row.call === undefined) throw new Error('no record');
+        items.push({ seq: row.seq, span: row.span ?? otlpSpanJson(row.call!, spanOptions) });
       } catch (error) {
         const reason = `record could not be mapped to a span: ${String(error)}`;
         journal.markRejected([row.seq], reason);

@@ -5,7 +5,11 @@ import type { LlmCall } from '../calls/llm-call.ts';
 
 export interface PendingRow {
   seq: number;
-  call: LlmCall;
+  /** The record (read back from the journal, or kept as it came when no span was written for it). */
+  call?: LlmCall;
+  /** The span already written from the record when it was journaled (rows of this process): the call
+   *  object itself need not stay in memory until delivery. */
+  span?: string;
   /** Size of the stored JSON record, for sizing batches. */
   bytes: number;
 }

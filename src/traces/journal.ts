@@ -51,6 +51,8 @@ export interface AppendOptions {
   json?: string;
   /** Replaying the spool after a restart: a call the journal already has is left as it is. */
   ifAbsent?: boolean;
+  /** The call's span, already written: kept for the shipper instead of the call object. */
+  span?: string;
 }
 
 export interface Journal {
@@ -113,10 +115,10 @@ export function createJournal(options: JournalOptions): Journal {
       for (const waiting of batch) waiting.resolve();
       return;
     }
-    const rows: Array<ReturnType<typeof callRow> & { ifAbsent: boolean; call: LlmCall }> = [];
+    const rows: Array<ReturnType<typeof callRow> & { ifAbsent: boolean; call: LlmCall; span?: string }> = [];
     for (const { call, options: appendOptions } of batch) {
       try {
-        rows.push({ ...callRow(call, newRowDelivery, appendOptions?.json), ifAbsent: appendOptions?.ifAbsent === true, call });
+        rows.push({ ...callRow(call, newRowDelivery, appendOptions?.json), ifAbsent: appendOptions?.ifAbsent === true, call, span: appendOptions?.span });
       } catch (error) {
         writeFailed(1, error, call.id);
       }
@@ -125,11 +127,11 @@ export function createJournal(options: JournalOptions): Journal {
     try {
       db.exec('BEGIN IMMEDIATE');
       try {
-        for (const { columns, record, ifAbsent, call } of rows) {
+        for (const { columns, record, ifAbsent, call, span } of rows) {
           const inserted = (ifAbsent ? insertCallIfAbsent : upsertCall).get(...columns) as { seq: number } | undefined;
           if (!inserted) continue;
           upsertRecord.run(inserted.seq, record);
-          committed.push({ seq: inserted.seq, call, bytes: record.length });
+          committed.push(span === undefined ? { seq: inserted.seq, call, bytes: record.length } : { seq: inserted.seq, span, bytes: span.length });
         }
         db.exec('COMMIT');
         commits += 1;

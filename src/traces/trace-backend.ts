@@ -5,6 +5,7 @@ import type { LlmCall } from '../calls/llm-call.ts';
 import { createJournal } from './journal.ts';
 import type { AppendOptions, Journal } from './journal.ts';
 import { createLangfuseExporter } from './langfuse-exporter.ts';
+import { otlpSpanJson } from './langfuse-spans.ts';
 import type { Logger } from './logger.ts';
 import { createTraceShipper } from './trace-shipper.ts';
 import type { ShipperState, TraceShipper, TraceShipperOptions } from './trace-shipper.ts';
@@ -69,6 +70,12 @@ export function createTraceBackend(settings: TraceBackendSettings): TraceBackend
   // A restart is when refused rows get another chance (fixed keys, fixed server).
   const retried = journal.resetRejected();
   if (retried > 0) logger.info({ rows: retried }, 'retrying trace records Langfuse refused before the restart');
+  const spanOptions = {
+    environment: settings.environment,
+    release: settings.release,
+    serviceName: 'llm-trace-gateway',
+    serviceVersion: settings.serviceVersion,
+  };
   const exporter = createLangfuseExporter({ ...langfuse, timeoutMs: settings.exportTimeoutMs ?? 15_000, logger });
   const shipper = createTraceShipper({
     ...settings.shipper,
@@ -76,12 +83,7 @@ export function createTraceBackend(settings: TraceBackendSettings): TraceBackend
     exporter,
     logger,
     now: settings.now,
-    spanOptions: {
-      environment: settings.environment,
-      release: settings.release,
-      serviceName: 'llm-trace-gateway',
-      serviceVersion: settings.serviceVersion,
-    },
+    spanOptions,
   });
   shipper.start();
 
@@ -89,7 +91,14 @@ export function createTraceBackend(settings: TraceBackendSettings): TraceBackend
     journal,
     shipper,
     async record(call, options) {
-      await journal.append(call, options);
+      // The span is written now, while the call is at hand; the shipper then keeps only this text.
+      let span: string | undefined;
+      try {
+        span = otlpSpanJson(call, spanOptions);
+      } catch {
+        // The shipper maps the record again when it sends it, and reports the failure then.
+      }
+      await journal.append(call, span === undefined ? options : { ...options, span });
       shipper.notify();
     },
     state: () => ({ mode: 'langfuse', ...shipper.state() }),
