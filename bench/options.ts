@@ -33,7 +33,7 @@ const usage = `npm run bench -- [options]
   --connections LIST  concurrency levels (default 1,50)
   --slow-streams N    concurrent slow streams (default 1000)
   --long-requests N   requests in the long run (default 200000)
-  --long-warmup N     of which warm-up before the first RSS sample (default 20000)
+  --long-warmup N     of which warm-up before the first RSS sample (default 40000)
   --only LIST         throughput,slow-streams,long-run (default all)
   --profile           run the traced gateway with --cpu-prof, print its top self-time functions
   --tool wrk|autocannon   load generator (default wrk when installed)
@@ -84,7 +84,7 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv): Bench
     connections: pick('connections', '1,50').split(',').map((text) => Math.max(1, positiveInteger('connections', text.trim()))),
     slowStreams: positiveInteger('slow-streams', pick('slow-streams', '1000')),
     longRequests,
-    longWarmup: Math.min(longRequests, positiveInteger('long-warmup', pick('long-warmup', '20000'))),
+    longWarmup: Math.min(longRequests, positiveInteger('long-warmup', pick('long-warmup', '40000'))),
     only: only as ScenarioName[],
     profile: flag('profile'),
     tool: tool || undefined,
