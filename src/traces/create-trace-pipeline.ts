@@ -102,6 +102,8 @@ export function createTracePipeline(settings: TracePipelineSettings): TracePipel
   }
 
   const post = (message: ToWorker) => worker.postMessage(message);
+  /** Records handed over (posted, or left in the spool for the worker) and not yet committed. */
+  const inFlight = () => posted - (latest?.committed ?? 0);
   // Records travel in batches, one message every `postDelayMs` at most: each is already safe in the spool, and
   // a worker woken 20 times a second instead of once per call costs less and disturbs the requests less.
   function flushOutbox() {
@@ -123,8 +125,8 @@ export function createTracePipeline(settings: TracePipelineSettings): TracePipel
       if (overflowFrom === undefined) {
         clearInterval(overflowTimer);
         overflowTimer = undefined;
-      } else if (posted - (latest?.committed ?? 0) - (spool.lines - overflowFrom) < maxInFlight / 2) {
-        sealed(spool.rotate().sealed);
+      } else if (inFlight() - (spool.lines - overflowFrom) < maxInFlight / 2) {
+        sealed(spool.rotate());
       }
     }, 250).unref();
   }
@@ -137,12 +139,12 @@ export function createTracePipeline(settings: TracePipelineSettings): TracePipel
       try {
         const rotated = spool.write(json);
         written = true;
-        if (rotated) sealed(rotated.sealed);
+        if (rotated) sealed(rotated);
       } catch (error) {
         logger.error({ err: error }, 'trace spool write failed: the record goes to the journal without a crash copy');
       }
       posted += 1;
-      if (written && overflowFrom === undefined && posted - (latest?.committed ?? 0) > maxInFlight) {
+      if (written && overflowFrom === undefined && inFlight() > maxInFlight) {
         overflowFrom = spool.lines - 1;
         logger.warn({ inFlight: maxInFlight }, 'trace worker is behind: records wait in the spool file until it catches up');
         watchOverflow();
@@ -157,7 +159,7 @@ export function createTracePipeline(settings: TracePipelineSettings): TracePipel
       return new Promise((resolve) => settledWaiters.push({ until, resolve }));
     },
     state() {
-      const backlogInFlight = posted - (latest?.committed ?? 0);
+      const backlogInFlight = inFlight();
       const state = latest?.state ?? (settings.langfuse
         ? { mode: 'langfuse', backlog: 0, oldestUndeliveredAgeSeconds: 0, delivered: 0, retries: 0, rejected: 0, dropped: 0, writeErrors: 0, status: 'idle' }
         : { mode: 'local', stored: 0, dropped: 0, writeErrors: 0 });

@@ -11,9 +11,9 @@ export interface Spool {
   /** Lines written to the current file so far. */
   readonly lines: number;
   /** Appends one record (one JSON line). Returns the file it sealed, if this write started a new one. */
-  write(json: string): { sealed: string; sealedLines: number } | undefined;
-  /** Seals the current file and starts a new one. */
-  rotate(): { sealed: string; sealedLines: number };
+  write(json: string): string | undefined;
+  /** Seals the current file and starts a new one; returns the sealed file. */
+  rotate(): string;
   /** Closes the current file; returns it (sealed). */
   close(): string;
 }
@@ -57,7 +57,7 @@ export function createSpool(dataDir: string): Spool {
     },
     rotate() {
       closeSync(fd);
-      const sealed = { sealed: file, sealedLines: lines };
+      const sealed = file;
       open();
       return sealed;
     },
