@@ -33,8 +33,9 @@ export function createBatchDelivery(deps: DeliverBatchDeps) {
     let rejected = 0;
     for (const row of rows) {
       try {
-        if (row.span === undefined && row.call === undefined) throw new Error('no record');
-        items.push({ seq: row.seq, span: row.span ?? otlpSpanJson(row.call!, spanOptions) });
+        const span = row.span ?? (row.call && otlpSpanJson(row.call, spanOptions));
+        if (span === undefined) throw new Error('no record');
+        items.push({ seq: row.seq, span });
       } catch (error) {
         const reason = `record could not be mapped to a span: ${String(error)}`;
         journal.markRejected([row.seq], reason);

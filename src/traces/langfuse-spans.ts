@@ -4,7 +4,7 @@ import { hash } from 'node:crypto';
 import { LANGFUSE_SDK_VERSION, LangfuseOtelSpanAttributes as A } from '@langfuse/core';
 import type { LlmCall } from '../calls/llm-call.ts';
 import { inputAndParameters, outputMessage, usageDetails } from './generation-fields.ts';
-import { attributeJson, attributeList, unixNanos } from './otlp-values.ts';
+import { attributeJson, attributeList, rememberStrings, unixNanos } from './otlp-values.ts';
 import type { AttributeSink, OtlpKeyValue, Scalar } from './otlp-values.ts';
 
 export interface SpanOptions {
@@ -51,16 +51,8 @@ export function generationSpanIdOf(callId: string): string {
 const traceGenerationIdKey = `${A.TRACE_METADATA}.generation_id`;
 const traceRequestedModelKey = `${A.TRACE_METADATA}.requested_model`;
 const traceEndpointKey = `${A.TRACE_METADATA}.endpoint`;
-const metadataKeys = new Map<string, string>();
-/** `langfuse.observation.metadata.<key>`, the same string each time (cheap to look up again). */
-function observationMetadataKey(key: string): string {
-  let full = metadataKeys.get(key);
-  if (full === undefined) {
-    full = `${A.OBSERVATION_METADATA}.${key}`;
-    if (metadataKeys.size < 1000) metadataKeys.set(key, full);
-  }
-  return full;
-}
+/** `langfuse.observation.metadata.<key>`. */
+const observationMetadataKey = rememberStrings((key) => `${A.OBSERVATION_METADATA}.${key}`);
 
 /** Writes the generation's attributes, in the contract's order, to `attributes`. */
 function writeAttributes(call: LlmCall, options: SpanOptions, attributes: AttributeSink): void {

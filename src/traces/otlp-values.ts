@@ -64,16 +64,24 @@ export interface AttributeSink {
   json(key: string, value: unknown): void;
 }
 
-const keyFragments = new Map<string, string>();
-/** `{"key":"…","value":` for a key; the fixed attribute names are escaped once. */
-function keyFragment(key: string): string {
-  let fragment = keyFragments.get(key);
-  if (fragment === undefined) {
-    fragment = `{"key":${JSON.stringify(key)},"value":`;
-    if (keyFragments.size < 1000) keyFragments.set(key, fragment);
-  }
-  return fragment;
+/**
+ * `make(key)`, remembered for the first 1,000 keys: attribute names repeat on every span, so each is built
+ * once and then found again (the same string, cheap to hash); odd keys beyond that are simply rebuilt.
+ */
+export function rememberStrings(make: (key: string) => string): (key: string) => string {
+  const known = new Map<string, string>();
+  return (key) => {
+    let value = known.get(key);
+    if (value === undefined) {
+      value = make(key);
+      if (known.size < 1000) known.set(key, value);
+    }
+    return value;
+  };
 }
+
+/** `{"key":"…","value":` for a key. */
+const keyFragment = rememberStrings((key) => `{"key":${JSON.stringify(key)},"value":`);
 
 function anyValueJson(value: Scalar | string[]): string {
   if (typeof value === 'string') return `{"stringValue":${JSON.stringify(value)}}`;
