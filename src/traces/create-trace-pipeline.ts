@@ -1,6 +1,7 @@
 // The trace pipeline as the gateway sees it: `record(call)` appends the record to the spool (one
 // synchronous write, so it survives a crash) and hands it to the trace worker, which owns the journal
 // and the shipper on another thread. The request thread keeps only a read connection for the viewer.
+import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type { LlmCall } from '../calls/llm-call.ts';
 import type { Config } from '../config.ts';
@@ -42,6 +43,8 @@ export function traceSettings(config: Config, serviceVersion: string, logger: Lo
   return { dataDir: config.dataDir, retentionDays, maxBytes: maxJournalBytes, langfuse: config.langfuse, environment, release, serviceVersion, logger };
 }
 
+/** The trace worker's V8 semi-space (its young generation is three of these). */
+const workerSemiSpaceMb = 2;
 const workerUrl = new URL(import.meta.url.endsWith('.ts') ? './trace-worker.ts' : './trace-worker.js', import.meta.url);
 
 export function createTracePipeline(settings: TracePipelineSettings): TracePipeline {
@@ -70,8 +73,12 @@ export function createTracePipeline(settings: TracePipelineSettings): TracePipel
 
   function startWorker(): Worker {
     const data: WorkerSettings = { ...rest, currentSpoolFile: spool.file, niceness: workerNiceness, requestLoad };
-    // A small young generation: the worker's work is small, and every MB reserved here is RSS.
-    const started = new Worker(workerUrl, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
+    // A small young generation: the worker's work is small, and every MB it touches is RSS. A process-wide
+    // `--max-semi-space-size` (npm start gives one for the request thread) overrides resourceLimits, and a new
+    // isolate reads that flag when it starts: so the flag is set to the worker's size first. The request
+    // thread's heap was sized at start-up and keeps its own.
+    setFlagsFromString(`--max-semi-space-size=${workerSemiSpaceMb}`);
+    const started = new Worker(workerUrl, { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: 3 * workerSemiSpaceMb } });
     started.on('message', (message: ToMain) => onMessage(message));
     started.on('error', (error) => logger.error({ err: error }, 'trace worker failed'));
     started.on('exit', (code) => {
