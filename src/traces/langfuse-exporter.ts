@@ -2,7 +2,7 @@
 // delivered, worth retrying, or refused (../../shared/contracts/langfuse-otel-attributes.md, "Request-level").
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
-import { LANGFUSE_SDK_NAME, LANGFUSE_SDK_VERSION } from '@langfuse/core';
+import { langfuseSdkName, langfuseSdkVersion } from './langfuse-names.ts';
 import { Pool } from 'undici';
 import type { Logger } from './logger.ts';
 import type { OtlpTraceRequest } from './langfuse-spans.ts';
@@ -54,8 +54,8 @@ export function createLangfuseExporter(options: LangfuseExporterOptions): Langfu
   const baseHeaders = {
     'content-type': 'application/json',
     authorization: `Basic ${Buffer.from(`${options.publicKey}:${options.secretKey}`).toString('base64')}`,
-    'x-langfuse-sdk-name': LANGFUSE_SDK_NAME,
-    'x-langfuse-sdk-version': LANGFUSE_SDK_VERSION,
+    'x-langfuse-sdk-name': langfuseSdkName,
+    'x-langfuse-sdk-version': langfuseSdkVersion,
     'x-langfuse-ingestion-version': '4',
   };
 

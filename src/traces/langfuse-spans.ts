@@ -1,7 +1,7 @@
 // Maps call records to an OTLP/JSON trace request for Langfuse: one trace per call whose root span
 // is the generation (../../shared/contracts/langfuse-otel-attributes.md, followed attribute by attribute).
 import { hash } from 'node:crypto';
-import { LANGFUSE_SDK_VERSION, LangfuseOtelSpanAttributes as A } from '@langfuse/core';
+import { LangfuseAttributes as A, langfuseSdkVersion } from './langfuse-names.ts';
 import type { LlmCall } from '../calls/llm-call.ts';
 import { inputAndParameters, outputMessage, usageDetails } from './generation-fields.ts';
 import { attributeJson, attributeList, rememberStrings, unixNanos } from './otlp-values.ts';
@@ -139,7 +139,7 @@ export function toOtlpEnvelope(spans: OtlpSpan[], options: SpanOptions): OtlpTra
   return {
     resourceSpans: [{
       resource: { attributes: resource.list },
-      scopeSpans: [{ scope: { name: 'langfuse-sdk', version: LANGFUSE_SDK_VERSION }, spans }],
+      scopeSpans: [{ scope: { name: 'langfuse-sdk', version: langfuseSdkVersion }, spans }],
     }],
   };
 }
