@@ -18,8 +18,14 @@ export interface TapResult {
 
 const doneMarker = Buffer.from('[DONE]');
 
+/** `[DONE]` within the last 12 bytes. Most chunks have no `]` there at all: that is checked byte by byte first. */
 function endsWithDone(chunk: Buffer): boolean {
-  return chunk.length >= 8 && chunk.includes(doneMarker, Math.max(0, chunk.length - 12));
+  if (chunk.length < 8) return false;
+  const from = Math.max(0, chunk.length - 12);
+  for (let i = from; i < chunk.length; i += 1) {
+    if (chunk[i] === 0x5d) return chunk.includes(doneMarker, from);
+  }
+  return false;
 }
 
 /**
