@@ -13,6 +13,8 @@ export interface BenchOptions {
   warmupS: number;
   connections: number[];
   slowStreams: number;
+  /** Alternating baseline/gateway rounds of the slow streams (medians over them). */
+  slowRounds: number;
   longRequests: number;
   longWarmup: number;
   only: ScenarioName[];
@@ -28,10 +30,11 @@ export interface BenchOptions {
 
 const usage = `npm run bench -- [options]
   --duration S        seconds of load per target per round (default 2)
-  --rounds N          alternating baseline/gateway rounds per scenario (default 5)
+  --rounds N          alternating baseline/gateway throughput rounds (default 4)
   --warmup S          unrecorded seconds per target before each scenario (default 1)
   --connections LIST  concurrency levels (default 1,50)
   --slow-streams N    concurrent slow streams (default 1000)
+  --slow-rounds N     alternating slow-stream rounds per target, about 12 s each (default 2)
   --long-requests N   requests in the long run (default 200000)
   --long-warmup N     of which warm-up before the first RSS sample (default 40000)
   --only LIST         throughput,slow-streams,long-run (default all)
@@ -53,7 +56,7 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv): Bench
     args: argv,
     options: {
       duration: { type: 'string' }, rounds: { type: 'string' }, warmup: { type: 'string' }, connections: { type: 'string' },
-      'slow-streams': { type: 'string' }, 'long-requests': { type: 'string' }, 'long-warmup': { type: 'string' },
+      'slow-streams': { type: 'string' }, 'slow-rounds': { type: 'string' }, 'long-requests': { type: 'string' }, 'long-warmup': { type: 'string' },
       only: { type: 'string' }, profile: { type: 'boolean' }, tool: { type: 'string' }, 'no-tracing-off': { type: 'boolean' },
       'gateway-entry': { type: 'string' }, 'node-args': { type: 'string' }, 'out-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
@@ -79,10 +82,11 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv): Bench
   const tool = pick('tool', '');
   return {
     durationS,
-    rounds: Math.max(1, positiveInteger('rounds', pick('rounds', '5'))),
+    rounds: Math.max(1, positiveInteger('rounds', pick('rounds', '4'))),
     warmupS: positiveInteger('warmup', pick('warmup', '1')),
     connections: pick('connections', '1,50').split(',').map((text) => Math.max(1, positiveInteger('connections', text.trim()))),
     slowStreams: positiveInteger('slow-streams', pick('slow-streams', '1000')),
+    slowRounds: Math.max(1, positiveInteger('slow-rounds', pick('slow-rounds', '2'))),
     longRequests,
     longWarmup: Math.min(longRequests, positiveInteger('long-warmup', pick('long-warmup', '40000'))),
     only: only as ScenarioName[],

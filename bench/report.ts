@@ -5,9 +5,12 @@ import type { Figures, TargetLabel, ThroughputScenario } from './throughput.ts';
 
 export type SlowStreamTargetFigures = SlowStreamResult & { cpuUsPerChunk: number; peakRssMB: number };
 
+/** Over the rounds: medians of the delays, times and CPU; the fewest completed; the highest peak RSS. */
+export type SlowStreamRoundsFigures = SlowStreamTargetFigures & { rounds: SlowStreamTargetFigures[] };
+
 export interface SlowStreamsFigures {
-  baseline: SlowStreamTargetFigures;
-  gateway: SlowStreamTargetFigures;
+  baseline: SlowStreamRoundsFigures;
+  gateway: SlowStreamRoundsFigures;
 }
 
 export interface Check {
@@ -92,7 +95,9 @@ export function toMarkdown(results: BenchResults): string {
   }
   const slow = results.slowStreams;
   if (slow) {
-    lines.push(`## ${slow.gateway.streams} concurrent slow streams (a chunk every 100 ms for 10 s)`, '');
+    lines.push(`## ${slow.gateway.streams} concurrent slow streams (a chunk every 100 ms for 10 s)`, '',
+      `${slow.gateway.rounds.length} alternating rounds per target after a JIT warm-up; medians of the rounds (completed: the fewest; peak RSS: the highest). `
+      + `p99 chunk delay per round: baseline ${slow.baseline.rounds.map((round) => n(round.delayP99Ms, 1)).join(', ')} ms; gateway ${slow.gateway.rounds.map((round) => n(round.delayP99Ms, 1)).join(', ')} ms.`, '');
     lines.push(row(['target', 'completed (within 12 s)', 'chunk delay p50 ms', 'p99 ms', 'max ms', 'first chunk p99 ms', 'stream p99 s', 'CPU µs/chunk', 'peak RSS MB']), row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']));
     for (const [label, figures] of [['baseline', slow.baseline], ['gateway', slow.gateway]] as const) {
       lines.push(row([labels[label], `${figures.completed}/${figures.streams} (${figures.onTime})`, n(figures.delayP50Ms, 2), n(figures.delayP99Ms, 2), n(figures.delayMaxMs, 1), n(figures.firstChunkP99Ms, 1), n(figures.durationP99Ms / 1000, 2), n(figures.cpuUsPerChunk), n(figures.peakRssMB)]));

@@ -125,3 +125,19 @@ export async function runSlowStreams(options: { port: number; apiKey: string; bo
     firstChunkP99Ms: percentile(firstChunks, 99), durationP99Ms: percentile(durations, 99),
   };
 }
+
+/** Ordinary streamed calls, `concurrency` at a time, each read to its end: warms a freshly started proxy's JIT. */
+export async function warmUpStreams(options: { port: number; apiKey: string; body: string; requests: number; concurrency: number }): Promise<void> {
+  let sent = 0;
+  const worker = async () => {
+    while (sent < options.requests) {
+      sent += 1;
+      const response = await fetch(`http://127.0.0.1:${options.port}/v1/chat/completions`, {
+        method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${options.apiKey}` }, body: options.body,
+      });
+      if (!response.ok) throw new Error(`warm-up call answered ${response.status}`);
+      await response.arrayBuffer();
+    }
+  };
+  await Promise.all(Array.from({ length: options.concurrency }, worker));
+}
