@@ -33,5 +33,19 @@ export const LangfuseAttributes = {
 
 export const langfuseSdkName: typeof LANGFUSE_SDK_NAME = 'javascript';
 
-/** @langfuse/core's version, as its LANGFUSE_SDK_VERSION gives it: read from the installed package.json. */
-export const langfuseSdkVersion: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.resolve('@langfuse/core')), 'utf8')) as { version: string }).version;
+/** @langfuse/core's version, as its LANGFUSE_SDK_VERSION gives it: from the installed package's package.json. */
+export const langfuseSdkVersion: string = installedVersion('@langfuse/core');
+
+/** The nearest package.json above the package's entry file that names it; 'unknown' if none does. */
+function installedVersion(name: string): string {
+  let dir = new URL('.', import.meta.resolve(name));
+  for (let depth = 0; depth < 4; depth += 1, dir = new URL('..', dir)) {
+    try {
+      const json = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as { name?: string; version?: string };
+      if (json.name === name && typeof json.version === 'string') return json.version;
+    } catch {
+      // no package.json at this level
+    }
+  }
+  return 'unknown';
+}
