@@ -2,8 +2,8 @@
 // delivered, worth retrying, or refused (../../shared/contracts/langfuse-otel-attributes.md, "Request-level").
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
-import { langfuseSdkName, langfuseSdkVersion } from './langfuse-names.ts';
 import { Pool } from 'undici';
+import { langfuseSdkName, langfuseSdkVersion } from './langfuse-names.ts';
 import type { Logger } from './logger.ts';
 import type { OtlpTraceRequest } from './langfuse-spans.ts';
 
