@@ -1,6 +1,8 @@
 // The Langfuse exporter: request headers, gzip for large bodies, and how each answer is classified.
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { LANGFUSE_SDK_VERSION } from '@langfuse/core';
 import type { LlmCall } from '../src/calls/llm-call.ts';
 import { createLangfuseExporter, parseRetryAfter } from '../src/traces/langfuse-exporter.ts';
@@ -112,6 +114,27 @@ describe('langfuse exporter', () => {
       assert.equal(result.kind, 'retry');
     } finally {
       await fake.restart();
+    }
+  });
+
+  it('delivers a partially accepted batch and warns about its rejected spans, rejectedSpans as a number or an int64 string', async () => {
+    for (const answer of ['{"partialSuccess":{"rejectedSpans":2,"errorMessage":"bad span"}}', '{"partialSuccess":{"rejectedSpans":"2","errorMessage":"bad span"}}']) {
+      const server = createServer((req, res) => { req.resume(); req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(answer)); });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const warnings: string[] = [];
+      const partial = createLangfuseExporter({
+        host: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, publicKey: 'pk', secretKey: 'sk', timeoutMs: 2000,
+        logger: { ...silent, warn: (_object, message) => { warnings.push(message); } },
+      });
+      try {
+        assert.deepEqual(await partial.send(toOtlpRequest([call(1)], spanOptions)), { kind: 'ok' }, answer);
+        assert.equal(warnings.length, 1, answer);
+        assert.match(warnings[0] ?? '', /rejected spans/);
+      } finally {
+        await partial.close();
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      }
     }
   });
 

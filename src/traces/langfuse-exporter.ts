@@ -87,7 +87,8 @@ export function createLangfuseExporter(options: LangfuseExporterOptions): Langfu
         const text = await response.body.text();
         const status = response.statusCode;
         if (status >= 200 && status < 300) {
-          if (/"rejectedSpans"\s*:\s*[1-9]/.test(text)) {
+          // OTLP's partial success: rejectedSpans is an int64, which proto3 JSON may write as a string.
+          if (/"rejectedSpans"\s*:\s*"?[1-9]/.test(text)) {
             options.logger.warn({ status, answer: scrub(text) }, 'Langfuse accepted the batch but reported rejected spans');
           }
           return { kind: 'ok' };
