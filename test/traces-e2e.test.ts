@@ -99,8 +99,21 @@ describe('Langfuse traces of proxied calls', () => {
     assert.equal(output.tool_calls[0]?.id, FAKE_TOOL_CALL.id);
     assert.equal(output.tool_calls[0]?.function.name, FAKE_TOOL_CALL.name);
     assert.equal(output.tool_calls[0]?.function.arguments, FAKE_TOOL_CALL.arguments);
-    assert.deepEqual((g.input as { tools: unknown }).tools, tools);
+    assert.deepEqual(g.input, { messages: [{ role: 'user', content: 'Weather?' }], tools, tool_choice: 'auto' });
+    assert.equal(g.modelParameters, undefined, 'tools and tool_choice are in the input, not the parameters');
     assert.equal(g.metadata.finish_reason, 'tool_calls');
+  });
+
+  it('records the client\'s metadata on the trace (filterable there) and on the generation', async () => {
+    const metadata = { workflow: 'invoice-triage', run: 7, dry_run: false, step: { name: 'classify' }, 'bad\u0000key': 'x\r\ny' };
+    const { trace } = await traced({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'Hi' }], metadata }, { 'user-agent': 'n8n/1.110' });
+    assert.equal(trace.metadata.workflow, 'invoice-triage');
+    assert.equal(trace.metadata.run, 7);
+    assert.equal(trace.metadata.dry_run, false);
+    assert.deepEqual(trace.metadata.step, { name: 'classify' });
+    assert.equal(trace.metadata['bad key'], 'x y', 'keys and values are cleaned like every client label');
+    assert.equal(trace.metadata.client, 'n8n/1.110');
+    assert.equal(generation(trace).metadata.workflow, 'invoice-triage');
   });
 
   it('records reasoning text and reasoning tokens', async () => {

@@ -185,6 +185,31 @@ describe('toOtlpSpan', () => {
       },
     },
     {
+      name: 'tools offered, input as buildCall records it ({messages, tools}): tool_choice joins the input, both leave the parameters',
+      call: {
+        input: { messages: [{ role: 'user', content: 'Hi' }], tools: [{ type: 'function', function: { name: 'get_weather' } }] },
+        modelParameters: { temperature: 0, tools: [{ type: 'function', function: { name: 'get_weather' } }], tool_choice: 'auto' },
+      },
+      expect: {},
+      check(span) {
+        const values = attributes(span);
+        assert.deepEqual(json(values['langfuse.observation.input']), {
+          messages: [{ role: 'user', content: 'Hi' }],
+          tools: [{ type: 'function', function: { name: 'get_weather' } }],
+          tool_choice: 'auto',
+        });
+        assert.deepEqual(json(values['langfuse.observation.model.parameters']), { temperature: 0 });
+      },
+    },
+    {
+      name: 'the call metadata (the client\'s, its user agent) on the trace as well as the generation',
+      call: { metadata: { workflow: 'invoice-triage', run: 7, dry_run: false, client: 'n8n/1.110' } },
+      expect: {
+        'langfuse.trace.metadata.workflow': 'invoice-triage', 'langfuse.trace.metadata.run': 7, 'langfuse.trace.metadata.dry_run': false,
+        'langfuse.trace.metadata.client': 'n8n/1.110', 'langfuse.observation.metadata.workflow': 'invoice-triage',
+      },
+    },
+    {
       name: 'an embeddings call with a raw output and no parameters',
       call: { endpoint: 'embeddings', name: 'embed-docs', modelParameters: {}, input: ['a', 'b'], output: { raw: { count: 2, dimensions: 1536 } }, usage: { input: 4, total: 4 } },
       expect: { 'langfuse.observation.type': 'embedding', 'langfuse.trace.name': 'embed-docs' },

@@ -13,6 +13,8 @@ export interface CallIdentity {
   userId?: string;
   tags: string[];
   name: string;
+  /** The body's `metadata` object, flattened to cleaned top-level values (the seed's "request metadata"). */
+  metadata: Record<string, string | number | boolean>;
   /** The session id found in `response_format.type` (or `text.format.type` on /responses). */
   smuggledSessionId?: string;
 }
@@ -63,5 +65,27 @@ export function identifyCall(endpoint: Endpoint, body: Body, headers: IncomingHt
   const headerTags = (header(headers, 'x-trace-tags') ?? '').split(',');
   const tags = cleanTags([...headerTags, ...defaultTags]);
   const name = cleanLabel(header(headers, 'x-trace-name'), 100) ?? endpoint;
-  return { sessionId, userId, tags, name, smuggledSessionId };
+  return { sessionId, userId, tags, name, smuggledSessionId, metadata: clientMetadata(metadata) };
+}
+
+const maxMetadataKeys = 50;
+
+/**
+ * The client's metadata as trace metadata: numbers and booleans as they are, strings cleaned and capped,
+ * anything else as capped JSON text. At most 50 keys; keys and values cleaned like every client label.
+ */
+export function clientMetadata(metadata: Record<string, unknown>): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
+  let count = 0;
+  for (const [rawKey, value] of Object.entries(metadata)) {
+    if (count >= maxMetadataKeys) break;
+    const key = cleanLabel(rawKey, 64);
+    if (key === undefined || value === undefined || value === null) continue;
+    const clean = typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value)) ? value
+      : cleanLabel(typeof value === 'string' ? value : JSON.stringify(value), 1000);
+    if (clean === undefined) continue;
+    out[key] = clean;
+    count += 1;
+  }
+  return out;
 }

@@ -62,7 +62,7 @@ export function openCall(deps: LlmRouteDeps, endpoint: Endpoint, request: Fastif
     async finish(status: number, summary: ResponseSummary, failure?: CallFacts['failure']): Promise<void> {
       const call = buildCall({
         id, endpoint, identity, body, stream, startTime, endTime: now(), status, summary, failure,
-        captureContent: config.traces.captureContent, metadata: agent ? { client: agent } : {},
+        captureContent: config.traces.captureContent, metadata: agent ? { ...identity.metadata, client: agent } : identity.metadata,
       });
       info.outcome = call.outcome;
       info.status = status;

@@ -1,5 +1,6 @@
 // How a call's usage, input, parameters and output become Langfuse generation fields
 // (../../shared/contracts/langfuse-otel-attributes.md, "Generation-only").
+import { isObject } from '../calls/json-shape.ts';
 import type { CallOutput, LlmCall, Usage } from '../calls/llm-call.ts';
 
 const count = (value: number | undefined) =>
@@ -44,8 +45,11 @@ export function inputAndParameters(call: LlmCall): { input: unknown; modelParame
   const parameters = { ...call.modelParameters };
   let input = call.input;
   const offersTools = toolKeys.some((key) => parameters[key] !== undefined);
-  if (call.endpoint === 'chat.completions' && Array.isArray(input) && offersTools) {
-    const wrapped: Record<string, unknown> = { messages: input };
+  // The record keeps chat input as the messages, or as `{messages, tools}` when the call offered tools.
+  const recorded = call.input;
+  const asObject = isObject(recorded) && Array.isArray(recorded.messages) ? recorded : undefined;
+  if (call.endpoint === 'chat.completions' && (Array.isArray(recorded) || asObject) && offersTools) {
+    const wrapped: Record<string, unknown> = asObject ? { ...asObject } : { messages: recorded };
     for (const key of toolKeys) {
       if (parameters[key] === undefined) continue;
       wrapped[key] = parameters[key];

@@ -53,6 +53,8 @@ const traceRequestedModelKey = `${A.TRACE_METADATA}.requested_model`;
 const traceEndpointKey = `${A.TRACE_METADATA}.endpoint`;
 /** `langfuse.observation.metadata.<key>`. */
 const observationMetadataKey = rememberStrings((key) => `${A.OBSERVATION_METADATA}.${key}`);
+/** `langfuse.trace.metadata.<key>`. */
+const traceMetadataKey = rememberStrings((key) => `${A.TRACE_METADATA}.${key}`);
 
 /** Writes the generation's attributes, in the contract's order, to `attributes`. */
 function writeAttributes(call: LlmCall, options: SpanOptions, attributes: AttributeSink): void {
@@ -95,7 +97,9 @@ function writeAttributes(call: LlmCall, options: SpanOptions, attributes: Attrib
   };
   for (const [key, value] of Object.entries(call.metadata)) observationMetadata[key] ??= value;
   for (const key in observationMetadata) set(observationMetadataKey(key), observationMetadata[key]);
-  // Also on the trace, where Langfuse lets one filter by them.
+  // Also on the trace, where Langfuse lets one filter by them: the call's own metadata (the client's and its
+  // user agent) and the ids.
+  for (const key in call.metadata) set(traceMetadataKey(key), call.metadata[key]);
   set(traceGenerationIdKey, call.generationId);
   set(traceRequestedModelKey, call.requestedModel);
   set(traceEndpointKey, call.endpoint);
