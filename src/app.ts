@@ -42,7 +42,9 @@ export async function createApp(deps: AppDeps) {
     clientErrorHandler: createClientErrorHandler(config.maxHeaderBytes),
     // One log line per request, written by our onResponse hook below (with model, session, trace id).
     logController: new LogController({ disableRequestLogging: true }),
-    return503OnClosing: true,
+    // While draining, requests on connections that are still open get our OpenAI-shaped 503 (hook below),
+    // not Fastify's own body; Fastify still marks those responses `Connection: close`.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: true },
   });
@@ -51,6 +53,12 @@ export async function createApp(deps: AppDeps) {
   // Any content type is accepted, because curl -d without a header sends form-encoded JSON.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  let closing = false;
+  app.addHook('preClose', async () => { closing = true; });
+  app.addHook('onRequest', async () => {
+    if (closing) throw errors.shuttingDown();
+  });
 
   await app.register(cors, {
     origin: config.corsOrigins === '*' ? '*' : config.corsOrigins,

@@ -1,12 +1,13 @@
 // Errors: upstream ones pass through unchanged; the gateway's own are OpenAI-shaped with the right status.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { startFakeOpenRouter } from './fakes/fake-openrouter.ts';
 import type { FakeOpenRouter } from './fakes/fake-openrouter.ts';
 import { startGateway } from './support/gateway.ts';
 import type { TestGateway } from './support/gateway.ts';
 import { post } from './support/http.ts';
-import { closedPort } from './support/wait.ts';
+import { closedPort, until } from './support/wait.ts';
 
 const chat = (model: string, extra: Record<string, unknown> = {}) => ({ model, messages: [{ role: 'user', content: 'Hi' }], ...extra });
 
@@ -137,6 +138,43 @@ describe('errors', () => {
       assert.match(JSON.parse(response.body).error.message, /OPENROUTER_API_KEY/);
     } finally {
       await keyless.close();
+    }
+  });
+});
+
+describe('errors during shutdown', () => {
+  it('answers a request that arrives on an open connection during the drain with an OpenAI-shaped 503, then closes it', async () => {
+    const upstream = await startFakeOpenRouter();
+    const gateway = await startGateway({ OPENROUTER_BASE_URL: upstream.url });
+    try {
+      const { hostname, port } = new URL(gateway.url);
+      const socket = connect(Number(port), hostname);
+      const received: Buffer[] = [];
+      const text = () => Buffer.concat(received).toString('utf8');
+      socket.on('data', (chunk: Buffer) => received.push(chunk));
+      socket.on('error', () => {});
+      const closed = new Promise((resolve) => socket.on('close', resolve));
+      const request = (body: unknown) => {
+        const json = JSON.stringify(body);
+        return `POST /v1/chat/completions HTTP/1.1\r\nhost: gateway\r\nauthorization: Bearer ${gateway.key}\r\n`
+          + `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(json)}\r\n\r\n${json}`;
+      };
+      // A paced stream keeps this connection busy, so the drain does not close it as idle.
+      socket.write(request(chat('fake/pause:100', { stream: true })));
+      await until(() => text().includes('data: '), 5000, 'the stream to start');
+      const closing = gateway.close();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      socket.write(request(chat('openai/gpt-4o-mini')));
+      await closed;
+      await closing;
+      const all = text();
+      assert.match(all, /data: \[DONE\]/, 'the running stream finished');
+      const late = all.slice(all.indexOf('HTTP/1.1 503'));
+      assert.match(late, /^HTTP\/1\.1 503/, 'the request that came during the drain got a 503');
+      assert.match(late, /\r\nconnection: close\r\n/i);
+      assertOpenAIError(late.slice(late.indexOf('\r\n\r\n') + 4), 'shutting_down');
+    } finally {
+      await upstream.close();
     }
   });
 });
