@@ -170,18 +170,24 @@ describe('Langfuse traces of proxied calls', () => {
     assert.ok(((g.output as { content: string }).content).length > 0);
   });
 
-  it('takes the session from response_format.type, then x-session-id, then session_id, then metadata.session_id', async () => {
+  it('takes the session from response_format.type, then session_id, then x-session-id (OpenRouter\'s order), then metadata.session_id', async () => {
     const base = { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'Hi' }] };
     const cases: Array<[Record<string, unknown>, Record<string, string>, string]> = [
       [{ ...base, response_format: { type: 'session_123' }, session_id: 'body' }, { 'x-session-id': 'header' }, 'session_123'],
-      [{ ...base, session_id: 'body', metadata: { session_id: 'meta' } }, { 'x-session-id': 'header' }, 'header'],
+      [{ ...base, session_id: 'body', metadata: { session_id: 'meta' } }, { 'x-session-id': 'header' }, 'body'],
+      [{ ...base, metadata: { session_id: 'meta' } }, { 'x-session-id': 'header' }, 'header'],
       [{ ...base, session_id: 'body', metadata: { session_id: 'meta' } }, {}, 'body'],
       [{ ...base, metadata: { session_id: 'meta' } }, {}, 'meta'],
+      [{ ...base, session_id: 's'.repeat(256) }, {}, 's'.repeat(256)],
     ];
     for (const [body, headers, expected] of cases) {
       const { trace } = await traced(body, headers);
       assert.equal(trace.sessionId, expected);
     }
+    // The header reaches OpenRouter too, which reads it when the body has no session_id.
+    upstream.reset();
+    await traced(base, { 'x-session-id': 'from-header' });
+    assert.equal(upstream.requests.at(-1)?.headers['x-session-id'], 'from-header');
     const jsonMode = await traced({ ...base, response_format: { type: 'json_object' } }, { 'x-session-id': 'h' });
     assert.equal(jsonMode.trace.sessionId, 'h');
     assert.deepEqual(generation(jsonMode.trace).modelParameters?.response_format, '{"type":"json_object"}');

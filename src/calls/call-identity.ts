@@ -17,6 +17,8 @@ export interface CallIdentity {
   metadata: Record<string, string | number | boolean>;
   /** The session id found in `response_format.type` (or `text.format.type` on /responses). */
   smuggledSessionId?: string;
+  /** The client's `x-session-id` header, cleaned: forwarded to OpenRouter, which reads it too. */
+  sessionHeader?: string;
 }
 
 type Body = Record<string, unknown>;
@@ -57,15 +59,18 @@ export function unsmuggleSession(endpoint: Endpoint, body: Body, sessionId: stri
 export function identifyCall(endpoint: Endpoint, body: Body, headers: IncomingHttpHeaders, defaultTags: string[]): CallIdentity {
   const smuggledSessionId = findSmuggledSession(endpoint, body);
   const metadata = isObject(body.metadata) ? body.metadata : {};
+  // OpenRouter's own order: the body's session_id, else the x-session-id header (../shared/contracts/openrouter.md),
+  // so the Langfuse session is the one OpenRouter groups the call under. Up to 256 characters, as there.
+  const sessionHeader = cleanLabel(header(headers, 'x-session-id'), 256);
   const sessionId = smuggledSessionId
-    ?? cleanLabel(header(headers, 'x-session-id'))
-    ?? cleanLabel(body.session_id)
-    ?? cleanLabel(metadata.session_id);
+    ?? cleanLabel(body.session_id, 256)
+    ?? sessionHeader
+    ?? cleanLabel(metadata.session_id, 256);
   const userId = cleanLabel(header(headers, 'x-user-id')) ?? cleanLabel(body.user);
   const headerTags = (header(headers, 'x-trace-tags') ?? '').split(',');
   const tags = cleanTags([...headerTags, ...defaultTags]);
   const name = cleanLabel(header(headers, 'x-trace-name'), 100) ?? endpoint;
-  return { sessionId, userId, tags, name, smuggledSessionId, metadata: clientMetadata(metadata) };
+  return { sessionId, userId, tags, name, smuggledSessionId, sessionHeader, metadata: clientMetadata(metadata) };
 }
 
 const maxMetadataKeys = 50;

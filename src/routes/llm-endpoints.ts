@@ -46,7 +46,10 @@ async function handleCall(deps: LlmRouteDeps, endpoint: Endpoint, path: string, 
     let response;
     try {
       // Re-serialise only when the session id was taken out of the body; otherwise send the client's bytes.
-      response = await deps.upstream.request({ method: 'POST', path, body: smuggled ? JSON.stringify(body) : parsed.raw, signal: ctx.signal });
+      response = await deps.upstream.request({
+        method: 'POST', path, body: smuggled ? JSON.stringify(body) : parsed.raw, signal: ctx.signal,
+        headers: identity.sessionHeader ? { 'x-session-id': identity.sessionHeader } : undefined,
+      });
     } catch (cause) {
       return await failBeforeAnswer(ctx, reply, cause);
     }
