@@ -142,6 +142,25 @@ describe('errors', () => {
   });
 });
 
+describe('unreadable upstream errors', () => {
+  it('turn into an OpenAI-shaped error with the same status and the back-off headers (retry-after, x-ratelimit-*)', async () => {
+    const upstream = await startFakeOpenRouter();
+    const gateway = await startGateway({ OPENROUTER_BASE_URL: upstream.url });
+    try {
+      const response = await post(`${gateway.url}/v1/chat/completions`, chat('fake/html-429'), { authorization: `Bearer ${gateway.key}` });
+      assert.equal(response.status, 429);
+      assertOpenAIError(response.body, 'upstream_invalid_response');
+      assert.equal(response.headers['retry-after'], '7');
+      assert.equal(response.headers['x-ratelimit-limit'], '20');
+      assert.equal(response.headers['x-ratelimit-remaining'], '0');
+      assert.equal(response.headers['x-ratelimit-reset'], '1764201600000');
+    } finally {
+      await gateway.close();
+      await upstream.close();
+    }
+  });
+});
+
 describe('errors during shutdown', () => {
   it('answers a request that arrives on an open connection during the drain with an OpenAI-shaped 503, then closes it', async () => {
     const upstream = await startFakeOpenRouter();

@@ -7,7 +7,7 @@ import type { Endpoint } from '../calls/llm-call.ts';
 import { identifyCall, unsmuggleSession } from '../calls/call-identity.ts';
 import { createStreamReader, summarizeBody } from '../calls/response-summary.ts';
 import { tapStream } from '../calls/stream-tap.ts';
-import { forwardableHeaders, headerValue } from '../upstream/response-headers.ts';
+import { backoffHeaders, forwardableHeaders, headerValue } from '../upstream/response-headers.ts';
 import { readJsonBody } from '../http/read-json-body.ts';
 import { cleanLabel } from '../calls/clean-label.ts';
 import { openCall } from './call-context.ts';
@@ -71,7 +71,7 @@ async function handleCall(deps: LlmRouteDeps, endpoint: Endpoint, path: string, 
     }
     const payload = Buffer.concat(chunks);
     const summary = summarizeBody(endpoint, payload.toString('utf8'));
-    if (summary.malformed) return await failUnreadable(ctx, reply, status, contentType, payload, headerValue(response.headers, 'retry-after'));
+    if (summary.malformed) return await failUnreadable(ctx, reply, status, contentType, payload, backoffHeaders(response.headers));
     await ctx.finish(status, summary);
     if (ctx.state.clientGone) return reply.hijack();
     return reply.code(status).headers(headers).send(payload);
@@ -89,10 +89,10 @@ async function failBeforeAnswer(ctx: CallContext, reply: FastifyReply, cause: un
 }
 
 /** A body no client could parse (an HTML error page, cut or garbled JSON) becomes an OpenAI-shaped error. */
-async function failUnreadable(ctx: CallContext, reply: FastifyReply, status: number, contentType: string, payload: Buffer, retryAfter?: string) {
+async function failUnreadable(ctx: CallContext, reply: FastifyReply, status: number, contentType: string, payload: Buffer, headers: Record<string, string>) {
   const excerpt = cleanLabel(payload.subarray(0, 400).toString('utf8'), 100);
   const detail = `a body that is not JSON (${contentType || 'no content type'}${excerpt ? `, starting "${excerpt}"` : ', empty'})`;
-  const error = errors.upstreamUnreadable(status, detail, retryAfter ? { 'retry-after': retryAfter } : {});
+  const error = errors.upstreamUnreadable(status, detail, headers);
   await ctx.finish(error.status, {}, { outcome: 'upstream_error', message: error.message });
   if (ctx.state.clientGone) return reply.hijack();
   throw error;

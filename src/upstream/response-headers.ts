@@ -20,3 +20,13 @@ export function headerValue(headers: IncomingHttpHeaders, name: string): string 
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
 }
+
+/** The headers a client needs to back off, kept when an unreadable upstream answer becomes our own error. */
+export function backoffHeaders(headers: IncomingHttpHeaders): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || (name !== 'retry-after' && !name.startsWith('x-ratelimit-'))) continue;
+    out[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return out;
+}

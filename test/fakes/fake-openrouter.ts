@@ -291,6 +291,16 @@ function failBeforeAnswer(ex: Exchange, scenario: Scenario | undefined): boolean
       ex.res.end(html);
       return true;
     }
+    case 'html-429': {
+      // A rate limit answered by a proxy in front of OpenRouter: HTML, but with the back-off headers.
+      const html = '<html><body><h1>429 Too Many Requests</h1></body></html>';
+      head(ex, 429, {
+        'Content-Type': 'text/html', 'Content-Length': Buffer.byteLength(html), 'Retry-After': '7',
+        'X-RateLimit-Limit': '20', 'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': '1764201600000',
+      });
+      ex.res.end(html);
+      return true;
+    }
     case 'reset':
       destroyConnection(ex);
       return true;
