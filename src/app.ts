@@ -56,8 +56,10 @@ export async function createApp(deps: AppDeps) {
 
   let closing = false;
   app.addHook('preClose', async () => { closing = true; });
-  app.addHook('onRequest', async () => {
-    if (closing) throw errors.shuttingDown();
+  // Callback style: no promise per request on the hot path.
+  app.addHook('onRequest', (_request, _reply, done) => {
+    if (closing) done(errors.shuttingDown());
+    else done();
   });
 
   await app.register(cors, {
