@@ -52,6 +52,11 @@ const list = (value: string) => value.split(',').map((item) => item.trim()).filt
 
 // Empty strings count as unset, like most dotenv users expect (`API_KEY=` in .env.example).
 const optionalText = z.string().trim().optional().transform((value) => value || undefined);
+// Langfuse keeps an environment only if it is lower case, at most 40 of [a-z0-9-_] and not "langfuse..."; anything
+// else becomes "default" there (../shared/contracts/langfuse-otel-attributes.md). Lower-cased here, refused otherwise.
+const environmentName = optionalText.transform((value) => value?.toLowerCase())
+  .refine((value) => value === undefined || (/^[a-z0-9_-]{1,40}$/.test(value) && !value.startsWith('langfuse')),
+    'expected at most 40 characters of a-z, 0-9, "-" and "_", not starting with "langfuse" (Langfuse shows anything else as "default")');
 
 const schema = z.object({
   PORT: z.coerce.number({ message: 'expected a port number' }).int('expected a whole port number').min(0).max(65535).default(8000),
@@ -67,8 +72,8 @@ const schema = z.object({
   LANGFUSE_SECRET_KEY: optionalText,
   LANGFUSE_HOST: url.optional(),
   LANGFUSE_BASE_URL: url.optional(),
-  LANGFUSE_ENVIRONMENT: optionalText,
-  LANGFUSE_TRACING_ENVIRONMENT: optionalText,
+  LANGFUSE_ENVIRONMENT: environmentName,
+  LANGFUSE_TRACING_ENVIRONMENT: environmentName,
   LANGFUSE_RELEASE: optionalText,
   CORS_ORIGINS: z.string().default('*'),
   DATA_DIR: z.string().min(1).default('./data'),

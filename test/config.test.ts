@@ -43,6 +43,12 @@ describe('configuration', () => {
     assert.equal(config.openrouter.httpReferer, 'http://localhost:8000');
   });
 
+  it('lower-cases the Langfuse environment, as Langfuse would', () => {
+    assert.equal(loadConfig({ LANGFUSE_ENVIRONMENT: 'Staging-EU_2' }).traces.environment, 'staging-eu_2');
+    assert.equal(loadConfig({ LANGFUSE_TRACING_ENVIRONMENT: 'prod' }).traces.environment, 'prod');
+    assert.equal(loadConfig({ LANGFUSE_ENVIRONMENT: '' }).traces.environment, undefined);
+  });
+
   it('accepts LANGFUSE_BASE_URL as an alias of LANGFUSE_HOST', () => {
     assert.equal(loadConfig({ LANGFUSE_BASE_URL: 'https://us.cloud.langfuse.com' }).langfuseHost, 'https://us.cloud.langfuse.com');
   });
@@ -59,6 +65,9 @@ describe('configuration', () => {
     ['LOG_LEVEL', 'loud', /LOG_LEVEL/],
     ['TRACE_SAMPLE_RATE', '2', /TRACE_SAMPLE_RATE.*0 to 1/],
     ['TRACE_CONTENT', 'maybe', /TRACE_CONTENT.*true or false/],
+    ['LANGFUSE_ENVIRONMENT', 'prod eu', /LANGFUSE_ENVIRONMENT.*a-z, 0-9/],
+    ['LANGFUSE_ENVIRONMENT', 'langfuse-prod', /LANGFUSE_ENVIRONMENT.*langfuse/],
+    ['LANGFUSE_TRACING_ENVIRONMENT', 'x'.repeat(41), /LANGFUSE_TRACING_ENVIRONMENT.*40 characters/],
   ] as const) {
     it(`stops with one line naming ${name} for "${value}"`, () => {
       assert.throws(() => loadConfig({ [name]: value }), (error: unknown) => {
