@@ -48,6 +48,19 @@ describe('endpoints', () => {
     assert.deepEqual(JSON.parse(viaGateway.body), await direct.json());
   });
 
+  it('turns an HTML error page from the model list into an OpenAI-shaped error with the same status', async () => {
+    const response = await get(`${gateway.url}/v1/models?scenario=html-502`, auth);
+    assert.equal(response.status, 502);
+    const body = JSON.parse(response.body);
+    assert.equal(body.error.code, 'upstream_invalid_response');
+    assert.match(body.error.message, /502 Bad Gateway/);
+    const rateLimited = await get(`${gateway.url}/v1/models?scenario=html-429`, auth);
+    assert.equal(rateLimited.status, 429);
+    assert.equal(rateLimited.headers['x-ratelimit-remaining'], '0');
+    const upstreamJsonError = await get(`${gateway.url}/v1/models?scenario=status:503`, auth);
+    assert.equal(upstreamJsonError.status, 503, 'a JSON error still passes through unchanged');
+  });
+
   it('streams /responses and /completions when asked', async () => {
     const responses = await post(`${gateway.url}/v1/responses`, { model: 'm/x', input: 'Hi', stream: true }, auth);
     assert.match(String(responses.headers['content-type']), /event-stream/);

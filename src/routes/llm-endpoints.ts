@@ -9,7 +9,7 @@ import { createStreamReader, summarizeBody } from '../calls/response-summary.ts'
 import { tapStream } from '../calls/stream-tap.ts';
 import { backoffHeaders, forwardableHeaders, headerValue } from '../upstream/response-headers.ts';
 import { readJsonBody } from '../http/read-json-body.ts';
-import { cleanLabel } from '../calls/clean-label.ts';
+import { unreadableAnswer } from '../upstream/upstream-failure.ts';
 import { openCall } from './call-context.ts';
 import type { CallContext, LlmRouteDeps } from './call-context.ts';
 
@@ -90,9 +90,7 @@ async function failBeforeAnswer(ctx: CallContext, reply: FastifyReply, cause: un
 
 /** A body no client could parse (an HTML error page, cut or garbled JSON) becomes an OpenAI-shaped error. */
 async function failUnreadable(ctx: CallContext, reply: FastifyReply, status: number, contentType: string, payload: Buffer, headers: Record<string, string>) {
-  const excerpt = cleanLabel(payload.subarray(0, 400).toString('utf8'), 100);
-  const detail = `a body that is not JSON (${contentType || 'no content type'}${excerpt ? `, starting "${excerpt}"` : ', empty'})`;
-  const error = errors.upstreamUnreadable(status, detail, headers);
+  const error = unreadableAnswer(status, contentType, payload, headers);
   await ctx.finish(error.status, {}, { outcome: 'upstream_error', message: error.message });
   if (ctx.state.clientGone) return reply.hijack();
   throw error;

@@ -2,8 +2,8 @@
 import type { FastifyInstance } from 'fastify';
 import { errors } from '../errors.ts';
 import type { UpstreamClient } from '../upstream/openrouter-client.ts';
-import { forwardableHeaders } from '../upstream/response-headers.ts';
-import { classifyUpstreamFailure } from '../upstream/upstream-failure.ts';
+import { backoffHeaders, forwardableHeaders, headerValue } from '../upstream/response-headers.ts';
+import { classifyUpstreamFailure, unreadableAnswer } from '../upstream/upstream-failure.ts';
 import type { Config } from '../config.ts';
 
 export function modelsRoute(config: Config, upstream: UpstreamClient) {
@@ -14,15 +14,29 @@ export function modelsRoute(config: Config, upstream: UpstreamClient) {
       const controller = new AbortController();
       const onClose = () => controller.abort();
       reply.raw.once('close', onClose);
+      let response;
+      let payload: Buffer;
       try {
-        const response = await upstream.request({ method: 'GET', path: `/models${query}`, signal: controller.signal });
-        const payload = Buffer.from(await response.body.arrayBuffer());
-        return reply.code(response.statusCode).headers(forwardableHeaders(response.headers)).send(payload);
+        response = await upstream.request({ method: 'GET', path: `/models${query}`, signal: controller.signal });
+        payload = Buffer.from(await response.body.arrayBuffer());
       } catch (cause) {
         throw classifyUpstreamFailure(cause, { clientGone: controller.signal.aborted, tooLong: false, headersReceived: false }, config).error;
       } finally {
         reply.raw.off('close', onClose);
       }
+      // A JSON answer passes unchanged; anything else (an HTML error page) becomes an OpenAI-shaped error.
+      const contentType = headerValue(response.headers, 'content-type') ?? '';
+      if (!/json/i.test(contentType) && !isJson(payload)) throw unreadableAnswer(response.statusCode, contentType, payload, backoffHeaders(response.headers));
+      return reply.code(response.statusCode).headers(forwardableHeaders(response.headers)).send(payload);
     });
   };
+}
+
+function isJson(payload: Buffer): boolean {
+  try {
+    JSON.parse(payload.toString('utf8'));
+    return true;
+  } catch {
+    return false;
+  }
 }

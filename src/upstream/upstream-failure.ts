@@ -1,4 +1,5 @@
 // Turns an undici failure into what the client gets (an OpenAI-shaped error) and what the trace records.
+import { cleanLabel } from '../calls/clean-label.ts';
 import { errors } from '../errors.ts';
 import type { ProxyError } from '../errors.ts';
 import type { Outcome } from '../calls/llm-call.ts';
@@ -29,4 +30,11 @@ export function classifyUpstreamFailure(cause: unknown, context: FailureContext,
   if (code === 'UND_ERR_BODY_TIMEOUT') return { outcome: 'timeout', error: errors.upstreamIdle(limits.streamIdleTimeoutMs / 1000) };
   if (typeof code === 'string' && unreachableCodes.has(code)) return { outcome: 'connection_lost', error: errors.upstreamUnreachable(detail) };
   return { outcome: 'connection_lost', error: errors.upstreamLost(context.headersReceived ? detail : `${detail} before any response`) };
+}
+
+/** An upstream body no client could parse (an HTML error page, cut or garbled JSON) as an OpenAI-shaped error. */
+export function unreadableAnswer(status: number, contentType: string, payload: Buffer, headers: Record<string, string>): ProxyError {
+  const excerpt = cleanLabel(payload.subarray(0, 400).toString('utf8'), 100);
+  const detail = `a body that is not JSON (${contentType || 'no content type'}${excerpt ? `, starting "${excerpt}"` : ', empty'})`;
+  return errors.upstreamUnreadable(status, detail, headers);
 }

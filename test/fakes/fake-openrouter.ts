@@ -241,6 +241,8 @@ async function route(ex: Exchange, context: Context): Promise<void> {
   const scenario = scenarioOf(ex.model);
   switch (`${ex.request.method} ${endpoint}`) {
     case 'GET /models':
+      // `?scenario=html-502` (or any other failure scenario) fails the model list the same way.
+      if (failBeforeAnswer(ex, scenarioOf(url.searchParams.has('scenario') ? `fake/${url.searchParams.get('scenario')}` : undefined))) return undefined;
       return sendJson(ex, 200, { data: FAKE_MODELS });
     case 'GET /key':
       return sendJson(ex, 200, { data: FAKE_KEY });
