@@ -237,6 +237,8 @@ describe('trace privacy and sampling settings', () => {
       assert.equal(trace?.id, response.headers['x-trace-id']);
       const g = trace!.observations[0]!;
       assert.equal(g.input, undefined);
+      assert.equal(g.output, undefined, 'no output rather than an empty-looking answer');
+      assert.equal(g.metadata.finish_reason, 'stop');
       assert.ok(!JSON.stringify(trace).includes('my secret question'));
       assert.ok(!JSON.stringify(trace).includes('Hello from fake OpenRouter'));
       assert.equal(g.usageDetails?.total, 19);

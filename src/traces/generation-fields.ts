@@ -67,6 +67,9 @@ export function outputMessage(output: CallOutput | undefined): unknown {
   const hasMessage = (output.content !== undefined && output.content !== null) || toolCalls.length > 0
     || output.reasoning !== undefined;
   if (!hasMessage && output.raw !== undefined) return output.raw;
+  // Nothing of the answer was kept (TRACE_CONTENT=false) or said: no output, rather than what would read as an
+  // empty answer. The finish reason stays in the metadata.
+  if (!hasMessage) return undefined;
   const message: Record<string, unknown> = { role: output.role ?? 'assistant', content: output.content ?? null };
   if (output.reasoning !== undefined) message.reasoning = output.reasoning;
   if (toolCalls.length > 0) {
