@@ -203,10 +203,15 @@ describe('toOtlpSpan', () => {
     },
     {
       name: 'the call metadata (the client\'s, its user agent) on the trace as well as the generation',
-      call: { metadata: { workflow: 'invoice-triage', run: 7, dry_run: false, client: 'n8n/1.110' } },
+      call: { metadata: { workflow: 'invoice-triage', run: 7, dry_run: false, client: 'n8n/1.110', endpoint: 'client-says', outcome: 'client-says' } },
       expect: {
         'langfuse.trace.metadata.workflow': 'invoice-triage', 'langfuse.trace.metadata.run': 7, 'langfuse.trace.metadata.dry_run': false,
         'langfuse.trace.metadata.client': 'n8n/1.110', 'langfuse.observation.metadata.workflow': 'invoice-triage',
+        'langfuse.trace.metadata.endpoint': 'chat.completions', 'langfuse.observation.metadata.outcome': 'ok',
+      },
+      check(span) {
+        const keys = span.attributes.map(({ key }) => key);
+        assert.equal(keys.length, new Set(keys).size, 'no attribute twice, whatever keys the client used');
       },
     },
     {

@@ -55,6 +55,8 @@ const traceEndpointKey = `${A.TRACE_METADATA}.endpoint`;
 const observationMetadataKey = rememberStrings((key) => `${A.OBSERVATION_METADATA}.${key}`);
 /** `langfuse.trace.metadata.<key>`. */
 const traceMetadataKey = rememberStrings((key) => `${A.TRACE_METADATA}.${key}`);
+/** The trace metadata the gateway writes itself: a client key of the same name does not add a second one. */
+const gatewayTraceKeys = new Set(['generation_id', 'requested_model', 'endpoint']);
 
 /** Writes the generation's attributes, in the contract's order, to `attributes`. */
 function writeAttributes(call: LlmCall, options: SpanOptions, attributes: AttributeSink): void {
@@ -99,7 +101,7 @@ function writeAttributes(call: LlmCall, options: SpanOptions, attributes: Attrib
   for (const key in observationMetadata) set(observationMetadataKey(key), observationMetadata[key]);
   // Also on the trace, where Langfuse lets one filter by them: the call's own metadata (the client's and its
   // user agent) and the ids.
-  for (const key in call.metadata) set(traceMetadataKey(key), call.metadata[key]);
+  for (const key in call.metadata) if (!gatewayTraceKeys.has(key)) set(traceMetadataKey(key), call.metadata[key]);
   set(traceGenerationIdKey, call.generationId);
   set(traceRequestedModelKey, call.requestedModel);
   set(traceEndpointKey, call.endpoint);
