@@ -46,7 +46,7 @@ export async function createApp(deps: AppDeps) {
     // not Fastify's own body; Fastify still marks those responses `Connection: close`.
     return503OnClosing: false,
     forceCloseConnections: 'idle',
-    routerOptions: { ignoreTrailingSlash: true },
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true },
   });
 
   // Bodies stay raw bytes: the LLM routes forward them untouched and parse them once themselves.

@@ -61,6 +61,16 @@ describe('endpoints', () => {
     assert.equal(upstreamJsonError.status, 503, 'a JSON error still passes through unchanged');
   });
 
+  it('routes a path with doubled or trailing slashes (a base URL that ends in "/"), still behind the key', async () => {
+    const body = { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'Hi' }] };
+    for (const path of ['/v1//chat/completions', '//v1/chat/completions', '/v1/chat/completions/']) {
+      const response = await post(`${gateway.url}${path}`, body, auth);
+      assert.equal(response.status, 200, path);
+      assert.equal(JSON.parse(response.body).object, 'chat.completion', path);
+    }
+    assert.equal((await post(`${gateway.url}/v1//chat/completions`, body, {})).status, 401);
+  });
+
   it('streams /responses and /completions when asked', async () => {
     const responses = await post(`${gateway.url}/v1/responses`, { model: 'm/x', input: 'Hi', stream: true }, auth);
     assert.match(String(responses.headers['content-type']), /event-stream/);
