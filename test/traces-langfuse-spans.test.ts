@@ -202,6 +202,11 @@ describe('toOtlpSpan', () => {
       },
     },
     {
+      name: 'the release and environment the call was made under win over the shipping process\'s (a backlog shipped after an upgrade)',
+      call: { release: 'v1.0.0', environment: 'blue' },
+      expect: { 'langfuse.release': 'v1.0.0', 'langfuse.environment': 'blue' },
+    },
+    {
       name: 'the call metadata (the client\'s, its user agent) on the trace as well as the generation',
       call: { metadata: { workflow: 'invoice-triage', run: 7, dry_run: false, client: 'n8n/1.110', endpoint: 'client-says', outcome: 'client-says' } },
       expect: {

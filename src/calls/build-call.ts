@@ -20,6 +20,8 @@ export interface CallFacts {
   failure?: { outcome: Exclude<Outcome, 'ok' | 'stream_error'>; message: string };
   captureContent: boolean;
   metadata: Record<string, string | number | boolean>;
+  release?: string;
+  environment?: string;
 }
 
 /** Body keys that are the input or the call's identity, not model parameters. */
@@ -84,6 +86,8 @@ export function buildCall(facts: CallFacts): LlmCall {
     userId: identity.userId,
     tags: identity.tags,
     metadata: facts.metadata,
+    release: facts.release,
+    environment: facts.environment,
     status: facts.status,
     outcome,
     level,

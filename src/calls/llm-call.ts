@@ -70,6 +70,9 @@ export interface LlmCall {
   tags: string[];
   /** Extra trace metadata (client user agent, upstream status...). Small, flat values only. */
   metadata: Record<string, string | number | boolean>;
+  /** LANGFUSE_RELEASE and LANGFUSE_ENVIRONMENT when the call was made: a backlog shipped after an upgrade keeps them. */
+  release?: string;
+  environment?: string;
   /** HTTP status the client received. */
   status: number;
   outcome: Outcome;

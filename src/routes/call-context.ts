@@ -63,6 +63,7 @@ export function openCall(deps: LlmRouteDeps, endpoint: Endpoint, request: Fastif
       const call = buildCall({
         id, endpoint, identity, body, stream, startTime, endTime: now(), status, summary, failure,
         captureContent: config.traces.captureContent, metadata: agent ? { ...identity.metadata, client: agent } : identity.metadata,
+        release: config.traces.release, environment: config.traces.environment,
       });
       info.outcome = call.outcome;
       info.status = status;

@@ -68,8 +68,9 @@ function writeAttributes(call: LlmCall, options: SpanOptions, attributes: Attrib
   set(A.TRACE_COMPAT_SESSION_ID, call.sessionId);
   set(A.TRACE_SESSION_ID, call.sessionId);
   if (call.tags.length > 0) set(A.TRACE_TAGS, call.tags);
-  set(A.ENVIRONMENT, options.environment);
-  set(A.RELEASE, options.release);
+  // The values the call was made under; records journaled before they were kept fall back to the current ones.
+  set(A.ENVIRONMENT, call.environment ?? options.environment);
+  set(A.RELEASE, call.release ?? options.release);
   set(A.OBSERVATION_MODEL, call.model ?? call.requestedModel);
 
   const { input, modelParameters } = inputAndParameters(call);
