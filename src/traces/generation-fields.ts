@@ -46,10 +46,9 @@ export function inputAndParameters(call: LlmCall): { input: unknown; modelParame
   let input = call.input;
   const offersTools = toolKeys.some((key) => parameters[key] !== undefined);
   // The record keeps chat input as the messages, or as `{messages, tools}` when the call offered tools.
-  const recorded = call.input;
-  const asObject = isObject(recorded) && Array.isArray(recorded.messages) ? recorded : undefined;
-  if (call.endpoint === 'chat.completions' && (Array.isArray(recorded) || asObject) && offersTools) {
-    const wrapped: Record<string, unknown> = asObject ? { ...asObject } : { messages: recorded };
+  const withMessages = isObject(input) && Array.isArray(input.messages) ? input : undefined;
+  if (call.endpoint === 'chat.completions' && (Array.isArray(input) || withMessages) && offersTools) {
+    const wrapped: Record<string, unknown> = withMessages ? { ...withMessages } : { messages: input };
     for (const key of toolKeys) {
       if (parameters[key] === undefined) continue;
       wrapped[key] = parameters[key];

@@ -48,15 +48,10 @@ export function generationSpanIdOf(callId: string): string {
   return sha256Hex(`${callId}:generation`).slice(0, 16);
 }
 
-const traceGenerationIdKey = `${A.TRACE_METADATA}.generation_id`;
-const traceRequestedModelKey = `${A.TRACE_METADATA}.requested_model`;
-const traceEndpointKey = `${A.TRACE_METADATA}.endpoint`;
 /** `langfuse.observation.metadata.<key>`. */
 const observationMetadataKey = rememberStrings((key) => `${A.OBSERVATION_METADATA}.${key}`);
 /** `langfuse.trace.metadata.<key>`. */
 const traceMetadataKey = rememberStrings((key) => `${A.TRACE_METADATA}.${key}`);
-/** The trace metadata the gateway writes itself: a client key of the same name does not add a second one. */
-const gatewayTraceKeys = new Set(['generation_id', 'requested_model', 'endpoint']);
 
 /** Writes the generation's attributes, in the contract's order, to `attributes`. */
 function writeAttributes(call: LlmCall, options: SpanOptions, attributes: AttributeSink): void {
@@ -101,11 +96,11 @@ function writeAttributes(call: LlmCall, options: SpanOptions, attributes: Attrib
   for (const [key, value] of Object.entries(call.metadata)) observationMetadata[key] ??= value;
   for (const key in observationMetadata) set(observationMetadataKey(key), observationMetadata[key]);
   // Also on the trace, where Langfuse lets one filter by them: the call's own metadata (the client's and its
-  // user agent) and the ids.
-  for (const key in call.metadata) if (!gatewayTraceKeys.has(key)) set(traceMetadataKey(key), call.metadata[key]);
-  set(traceGenerationIdKey, call.generationId);
-  set(traceRequestedModelKey, call.requestedModel);
-  set(traceEndpointKey, call.endpoint);
+  // user agent) and the ids, which win over a client key of the same name (one attribute per key).
+  const traceMetadata: Record<string, Scalar | undefined> = {
+    ...call.metadata, generation_id: call.generationId, requested_model: call.requestedModel, endpoint: call.endpoint,
+  };
+  for (const key in traceMetadata) set(traceMetadataKey(key), traceMetadata[key]);
   set(A.IS_APP_ROOT, true);
 }
 
