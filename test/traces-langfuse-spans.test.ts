@@ -53,6 +53,16 @@ function attributes(span: OtlpSpan): Record<string, unknown> {
 
 const json = (value: unknown) => JSON.parse(String(value)) as unknown;
 
+/** A chat call offering tools: the tools and tool_choice are in the input with the messages, not in the parameters. */
+function assertToolsInInput(values: Record<string, unknown>): void {
+  assert.deepEqual(json(values['langfuse.observation.input']), {
+    messages: [{ role: 'user', content: 'Hi' }],
+    tools: [{ type: 'function', function: { name: 'get_weather' } }],
+    tool_choice: 'auto',
+  });
+  assert.deepEqual(json(values['langfuse.observation.model.parameters']), { temperature: 0 });
+}
+
 describe('toOtlpSpan', () => {
   it('derives the trace id from the call id and a stable span id, so a resend upserts', () => {
     const span = toOtlpSpan(call(), options);
@@ -176,12 +186,7 @@ describe('toOtlpSpan', () => {
           role: 'assistant', content: null, reasoning: 'Need the weather.',
           tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }],
         });
-        assert.deepEqual(json(values['langfuse.observation.input']), {
-          messages: [{ role: 'user', content: 'Hi' }],
-          tools: [{ type: 'function', function: { name: 'get_weather' } }],
-          tool_choice: 'auto',
-        });
-        assert.deepEqual(json(values['langfuse.observation.model.parameters']), { temperature: 0 });
+        assertToolsInInput(values);
       },
     },
     {
@@ -191,15 +196,7 @@ describe('toOtlpSpan', () => {
         modelParameters: { temperature: 0, tools: [{ type: 'function', function: { name: 'get_weather' } }], tool_choice: 'auto' },
       },
       expect: {},
-      check(span) {
-        const values = attributes(span);
-        assert.deepEqual(json(values['langfuse.observation.input']), {
-          messages: [{ role: 'user', content: 'Hi' }],
-          tools: [{ type: 'function', function: { name: 'get_weather' } }],
-          tool_choice: 'auto',
-        });
-        assert.deepEqual(json(values['langfuse.observation.model.parameters']), { temperature: 0 });
-      },
+      check: (span) => assertToolsInInput(attributes(span)),
     },
     {
       name: 'the release and environment the call was made under win over the shipping process\'s (a backlog shipped after an upgrade)',
