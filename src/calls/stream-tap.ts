@@ -66,22 +66,27 @@ export function tapStream(body: Readable, res: ServerResponse, now: () => number
     // Chunks that arrive in one go (undici emits one per HTTP chunk, often twenty in the same read) are
     // checked and written together at the end of that turn: one decode and one write instead of twenty.
     // Nothing waits for data that has not arrived.
-    let batch: Buffer[] = [];
+    // No new array per turn: this closure lives as long as the stream (long enough to be promoted), and a
+    // fresh array left in it between chunks would be promoted too, then keep each dead chunk, and the socket
+    // buffer under it, alive until the next full GC (measured: most of the heap growth with 1,000 streams).
+    let first: Buffer | undefined;
+    let more: Buffer[] | undefined;
     const flushBatch = () => {
-      if (batch.length === 0) return;
-      const chunks = batch;
-      batch = [];
-      forward(guard.push(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+      if (first === undefined) return;
+      const chunk = more ? Buffer.concat(more) : first;
+      first = undefined;
+      more = undefined;
+      forward(guard.push(chunk));
     };
 
     res.on('drain', resume);
     res.on('close', resume);
     body.on('data', (chunk: Buffer) => {
-      if (batch.length === 0) {
+      if (first === undefined) {
+        first = chunk;
         arrivedAt = now();
         queueMicrotask(flushBatch);
-      }
-      batch.push(chunk);
+      } else (more ??= [first]).push(chunk);
     });
     body.on('end', () => {
       flushBatch();
