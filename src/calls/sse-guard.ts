@@ -90,7 +90,9 @@ function readWholeChunk(chunk: Buffer): ReadableEvent[] | undefined {
 /** `onEvent` receives each readable event with data, parsed, in order. */
 export function createSseGuard(onEvent: (event: ReadableEvent) => void = () => {}) {
   // An unfinished event, kept as the chunks that brought it, so a long one is joined once, not once per chunk.
-  let pending: Buffer[] = [];
+  // One array for the guard's life, emptied in place: a fresh one per chunk would be promoted with the
+  // long-lived guard and keep dead chunks alive until a full GC (see stream-tap.ts).
+  const pending: Buffer[] = [];
   let pendingBytes = 0;
   let dropped = 0;
 
@@ -133,7 +135,7 @@ export function createSseGuard(onEvent: (event: ReadableEvent) => void = () => {
         pending.push(chunk);
         pendingBytes += chunk.length;
         if (pendingBytes > maxEventBytes) {
-          pending = [];
+          pending.length = 0;
           pendingBytes = 0;
           dropped += 1;
         }
@@ -142,14 +144,15 @@ export function createSseGuard(onEvent: (event: ReadableEvent) => void = () => {
       const buffer = pending.length > 0 ? Buffer.concat([...pending, chunk]) : chunk;
       const end = endInWindow + pendingBytes - (before?.length ?? 0);
       const rest = buffer.subarray(end);
-      pending = rest.length > 0 ? [rest] : [];
+      pending.length = 0;
+      if (rest.length > 0) pending.push(rest);
       pendingBytes = rest.length;
       return keepReadable(buffer, end);
     },
     /** The stream ended: an unfinished last event is forwarded (with its blank line) only if readable. */
     end(): Buffer {
       const rest = Buffer.concat(pending);
-      pending = [];
+      pending.length = 0;
       pendingBytes = 0;
       const text = rest.toString('utf8');
       if (text.trim() === '') return Buffer.alloc(0);
