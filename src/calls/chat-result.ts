@@ -6,6 +6,7 @@ import type { ResponseSummary } from './response-summary.ts';
 import { readUsage } from './usage.ts';
 import { isObject, text } from './json-shape.ts';
 import type { Json } from './json-shape.ts';
+import { TextBuilder } from './text-builder.ts';
 
 
 export function describeError(error: unknown): string | undefined {
@@ -52,7 +53,9 @@ export function readChatBody(json: Json): ResponseSummary {
   return summary;
 }
 
-interface ChoiceState { content: string; reasoning: string; finishReason?: string; tools: Map<number, ToolCall> }
+/** A tool call being streamed: its arguments arrive in fragments. */
+interface ToolCallState { id?: string; type: string; name: string; arguments: TextBuilder }
+interface ChoiceState { content: TextBuilder; reasoning: TextBuilder; finishReason?: string; tools: Map<number, ToolCallState> }
 
 /** Reads a chat stream event by event, as the tap forwards it: content, reasoning and tool-call fragments. */
 export function createChatStreamReader() {
@@ -73,13 +76,13 @@ export function createChatStreamReader() {
         if (!isObject(choice)) continue;
         const index = typeof choice.index === 'number' ? choice.index : 0;
         let state = choices.get(index);
-        if (!state) { state = { content: '', reasoning: '', tools: new Map() }; choices.set(index, state); }
+        if (!state) { state = { content: new TextBuilder(), reasoning: new TextBuilder(), tools: new Map() }; choices.set(index, state); }
         if (typeof choice.finish_reason === 'string') state.finishReason = choice.finish_reason;
         const delta = isObject(choice.delta) ? choice.delta : {};
         const piece = text(delta.content) ?? text(choice.text);
         const reasoning = text(delta.reasoning);
-        if (piece) state.content += piece;
-        if (reasoning) state.reasoning += reasoning;
+        if (piece) state.content.add(piece);
+        if (reasoning) state.reasoning.add(reasoning);
         if (Array.isArray(delta.tool_calls)) mergeToolFragments(state.tools, delta.tool_calls);
         if (summary.firstTokenAt === undefined && (piece || reasoning || Array.isArray(delta.tool_calls))) summary.firstTokenAt = at;
       }
@@ -92,26 +95,28 @@ export function createChatStreamReader() {
   };
 }
 
-function mergeToolFragments(tools: Map<number, ToolCall>, fragments: unknown[]) {
+function mergeToolFragments(tools: Map<number, ToolCallState>, fragments: unknown[]) {
   for (const fragment of fragments) {
     if (!isObject(fragment)) continue;
     const index = typeof fragment.index === 'number' ? fragment.index : tools.size;
     const fn = isObject(fragment.function) ? fragment.function : {};
-    const call = tools.get(index) ?? { type: 'function', function: { name: '', arguments: '' } };
+    const call = tools.get(index) ?? { type: 'function', name: '', arguments: new TextBuilder() };
     if (text(fragment.id)) call.id = text(fragment.id);
     if (text(fragment.type)) call.type = text(fragment.type) ?? 'function';
-    if (text(fn.name)) call.function.name += text(fn.name);
-    if (text(fn.arguments)) call.function.arguments += text(fn.arguments);
+    if (text(fn.name)) call.name += text(fn.name);
+    if (text(fn.arguments)) call.arguments.add(text(fn.arguments) ?? '');
     tools.set(index, call);
   }
 }
 
 function toOutput(state: ChoiceState): CallOutput {
-  const toolCalls = [...state.tools.entries()].sort(([a], [b]) => a - b).map(([, call]) => call);
+  const toolCalls: ToolCall[] = [...state.tools.entries()].sort(([a], [b]) => a - b)
+    .map(([, call]) => ({ ...(call.id === undefined ? {} : { id: call.id }), type: call.type, function: { name: call.name, arguments: call.arguments.toString() } }));
+  const content = state.content.toString();
   return {
     role: 'assistant',
-    content: state.content || (toolCalls.length > 0 ? null : ''),
-    reasoning: state.reasoning || undefined,
+    content: content || (toolCalls.length > 0 ? null : ''),
+    reasoning: state.reasoning.toString() || undefined,
     toolCalls: toolCalls.length > 0 ? toolCalls : undefined,
     finishReason: state.finishReason,
   };

@@ -4,6 +4,7 @@ import type { CallOutput, ToolCall } from './llm-call.ts';
 import type { ReadableEvent } from './sse-guard.ts';
 import type { ResponseSummary } from './response-summary.ts';
 import { describeError } from './chat-result.ts';
+import { TextBuilder } from './text-builder.ts';
 import { readUsage } from './usage.ts';
 import { isObject, text } from './json-shape.ts';
 import type { Json } from './json-shape.ts';
@@ -53,7 +54,7 @@ const finalEvents = new Set(['response.completed', 'response.failed', 'response.
 export function createResponsesStreamReader() {
   let summary: ResponseSummary = {};
   let firstTokenAt: number | undefined;
-  let streamedText = '';
+  const streamedText = new TextBuilder();
   let error: string | undefined;
   let done = false;
   return {
@@ -64,7 +65,7 @@ export function createResponsesStreamReader() {
       const type = text(json.type) ?? event.name ?? '';
       if (type.endsWith('.delta')) {
         firstTokenAt ??= at;
-        if (type === 'response.output_text.delta') streamedText += text(json.delta) ?? '';
+        if (type === 'response.output_text.delta') streamedText.add(text(json.delta) ?? '');
       } else if (type === 'error') {
         error = describeError(json.error ?? json) ?? 'error event';
       } else if (finalEvents.has(type) && isObject(json.response)) {
@@ -77,7 +78,7 @@ export function createResponsesStreamReader() {
     },
     summary(): ResponseSummary {
       // A stream cut before its final event still shows what was said.
-      if (!summary.output && streamedText) summary.output = { role: 'assistant', content: streamedText };
+      if (!summary.output && streamedText.length > 0) summary.output = { role: 'assistant', content: streamedText.toString() };
       return { ...summary, error: error ?? summary.error, firstTokenAt, done };
     },
   };
