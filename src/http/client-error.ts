@@ -1,9 +1,13 @@
 // Errors Node's HTTP parser raises before any route runs (a request head over MAX_HEADER_KB, a malformed
 // request, a client too slow to send its request): answered OpenAI-shaped like every error of ours, then closed.
 // Replaces Fastify's default, whose body clients show as "(no body)" (../../shared/contracts/clients.md, "Errors").
-import { STATUS_CODES } from 'node:http';
+import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import { errors } from '../errors.ts';
+
+// Through require, not `import { STATUS_CODES } from 'node:http'`: an ES import of node:http builds its whole
+// namespace, whose WebSocket getters load Node's bundled undici (745 kB of source, about 4 MB of RSS).
+const { STATUS_CODES } = createRequire(import.meta.url)('node:http') as typeof import('node:http');
 
 export function createClientErrorHandler(maxHeaderBytes: number) {
   return function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {

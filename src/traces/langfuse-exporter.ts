@@ -2,7 +2,7 @@
 // delivered, worth retrying, or refused (../../shared/contracts/langfuse-otel-attributes.md, "Request-level").
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
-import { Pool } from 'undici';
+import { Pool } from '../upstream/undici-pool.ts';
 import { langfuseSdkName, langfuseSdkVersion } from './langfuse-names.ts';
 import type { Logger } from './logger.ts';
 import type { OtlpTraceRequest } from './langfuse-spans.ts';

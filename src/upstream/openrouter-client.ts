@@ -1,6 +1,6 @@
 // The OpenRouter client: one keep-alive undici Pool, our own credentials and attribution headers.
 // The client's own Authorization never goes upstream (issue 2, "Auth").
-import { Pool } from 'undici';
+import { Pool } from './undici-pool.ts';
 import type { Dispatcher } from 'undici';
 import type { Config } from '../config.ts';
 
