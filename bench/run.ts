@@ -24,7 +24,7 @@ import { runSlowStreams, warmUpStreams } from './slow-streams.ts';
 import { median } from './stats.ts';
 import { runThroughput } from './throughput.ts';
 import type { Target } from './throughput.ts';
-import { startScriptNodeFlags } from './start-flags.ts';
+import { startScript } from './start-script.ts';
 import { formatTopFunctions } from './top-functions.ts';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
@@ -66,7 +66,9 @@ async function startStack(group: ProcessGroup, options: BenchOptions, profileDir
   const upstream = await group.forkHelper('fake-upstream', join(repo, 'bench/fake-upstream.ts'));
   const langfuse = await group.forkHelper('fake-langfuse', join(repo, 'bench/bench-langfuse.ts'));
   const dataDir = mkdtempSync(join(tmpdir(), 'gateway-bench-'));
+  const start = startScript(repo);
   const gatewayEnv = (port: number, name: string, sampleRate: string): Record<string, string> => ({
+    ...start.env,
     PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp',
     OPENROUTER_API_KEY: 'bench-openrouter-key', OPENROUTER_BASE_URL: `http://127.0.0.1:${upstream.port}/api/v1`,
     API_KEY: apiKey, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: join(dataDir, name), LOG_LEVEL: 'warn', LOG_FORMAT: 'json',
@@ -77,8 +79,8 @@ async function startStack(group: ProcessGroup, options: BenchOptions, profileDir
     const port = await freePort();
     return group.spawnServer(name, { entry: options.gatewayEntry, cwd: repo, nodeArgs, env: gatewayEnv(port, name, sampleRate), port, apiKey });
   };
-  // The gateways run with `npm start`'s Node flags (bench/start-flags.ts); the baseline with Node's defaults.
-  const gatewayArgs = [...startScriptNodeFlags(repo), ...options.nodeArgs];
+  // The gateways run with `npm start`'s environment and Node flags (bench/start-script.ts); the baseline with Node's defaults.
+  const gatewayArgs = [...start.nodeFlags, ...options.nodeArgs];
   const startTargets = async (withTracingOff: boolean): Promise<Targets> => {
     const baseline = await group.forkHelper('baseline', join(repo, 'bench/baseline-proxy.ts'), { UPSTREAM_ORIGIN: `http://127.0.0.1:${upstream.port}` }, options.nodeArgs);
     const gateway = await startGateway('gateway', '1', [...gatewayArgs, ...(options.profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [])]);
