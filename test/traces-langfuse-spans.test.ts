@@ -217,6 +217,13 @@ describe('toOtlpSpan', () => {
       },
     },
     {
+      name: 'a client key never fills a gateway key the call has no value for, on the generation as on the trace',
+      call: { generationId: undefined, provider: undefined, output: { content: 'x' }, metadata: { generation_id: 'client-gen', provider: 'client-provider', finish_reason: 'client-stop', workflow: 'w' } },
+      expect: { 'langfuse.observation.metadata.workflow': 'w', 'langfuse.trace.metadata.workflow': 'w' },
+      absent: ['langfuse.observation.metadata.generation_id', 'langfuse.trace.metadata.generation_id',
+        'langfuse.observation.metadata.provider', 'langfuse.observation.metadata.finish_reason'],
+    },
+    {
       name: 'an embeddings call with a raw output and no parameters',
       call: { endpoint: 'embeddings', name: 'embed-docs', modelParameters: {}, input: ['a', 'b'], output: { raw: { count: 2, dimensions: 1536 } }, usage: { input: 4, total: 4 } },
       expect: { 'langfuse.observation.type': 'embedding', 'langfuse.trace.name': 'embed-docs' },

@@ -93,7 +93,8 @@ function writeAttributes(call: LlmCall, options: SpanOptions, attributes: Attrib
     stream: call.stream,
     finish_reason: call.output?.finishReason,
   };
-  for (const [key, value] of Object.entries(call.metadata)) observationMetadata[key] ??= value;
+  // A client key fills only keys the gateway does not own, even where the gateway has no value (as on the trace).
+  for (const [key, value] of Object.entries(call.metadata)) if (!(key in observationMetadata)) observationMetadata[key] = value;
   for (const key in observationMetadata) set(observationMetadataKey(key), observationMetadata[key]);
   // Also on the trace, where Langfuse lets one filter by them: the call's own metadata (the client's and its
   // user agent) and the ids, which win over a client key of the same name (one attribute per key).
