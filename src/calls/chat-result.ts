@@ -104,7 +104,7 @@ function mergeToolFragments(tools: Map<number, ToolCallState>, fragments: unknow
     if (text(fragment.id)) call.id = text(fragment.id);
     if (text(fragment.type)) call.type = text(fragment.type) ?? 'function';
     if (text(fn.name)) call.name += text(fn.name);
-    if (text(fn.arguments)) call.arguments.add(text(fn.arguments) ?? '');
+    call.arguments.add(text(fn.arguments) ?? ''); // the builder skips empty pieces
     tools.set(index, call);
   }
 }
