@@ -38,7 +38,12 @@ export class UpstreamBody {
     this.#controller.resume();
   }
 
-  /** Continues after a reader's `data` returned false. */
+  /** Stops the flow after the chunk being read (the same as `data` returning false). */
+  pause(): void {
+    this.#controller.pause();
+  }
+
+  /** Continues after a pause. */
   resume(): void {
     this.#controller.resume();
   }
