@@ -2,7 +2,7 @@
 // previous run could not (wrong keys, refused rows, a Langfuse that was down at shutdown).
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LlmCall } from '../src/calls/llm-call.ts';
@@ -125,6 +125,18 @@ describe('trace pipeline', () => {
     fake.setMode('ok');
     pipeline({ langfuse: keys() });
     await fake.waitForTraces(2, 3000);
+  });
+
+  it('record() resolves only once the call is in the spool file, one line per call', async () => {
+    const traces = pipeline();
+    const spooled = () => readdirSync(join(dataDir, 'spool')).map((file) => readFileSync(join(dataDir, 'spool', file), 'utf8')).join('');
+    const calls = Array.from({ length: 3 }, () => call());
+    const seen: boolean[] = [];
+    const before = spooled();
+    await Promise.all(calls.map((c) => traces.record(c).then(() => { seen.push(spooled().includes(c.id)); })));
+    assert.deepEqual(seen, [true, true, true]);
+    for (const c of calls) assert.ok(!before.includes(c.id));
+    assert.equal(spooled().split('\n').filter((line) => line.includes(calls[0]!.id) || line.includes(calls[2]!.id)).length, 2, 'one line per call');
   });
 
   it('keeps memory bounded when the worker lags: records wait in the spool file, none lost or doubled', async () => {
