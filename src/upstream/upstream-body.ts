@@ -17,7 +17,7 @@ type Controller = Dispatcher.DispatchController;
 export class UpstreamBody {
   #controller: Controller;
   #reader?: BodyReader;
-  /** How the body ended before anyone read it: `{}` when complete, else the failure. */
+  /** How the body ended before anyone read it: true (complete) or the failure. */
   #settled?: { failure?: unknown };
 
   constructor(controller: Controller) {
@@ -53,10 +53,7 @@ export class UpstreamBody {
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
       this.read({
-        data: (chunk) => {
-          chunks.push(chunk);
-          return true;
-        },
+        data: (chunk) => chunks.push(chunk) > 0,
         end: () => resolve(chunks.length === 1 ? chunks[0] as Buffer : Buffer.concat(chunks)),
         error: reject,
       });
