@@ -27,8 +27,6 @@ export interface LlmRouteDeps {
 
 export type CallContext = ReturnType<typeof openCall>;
 
-const callClosed = new Error('the call is over');
-
 export function openCall(deps: LlmRouteDeps, endpoint: Endpoint, request: FastifyRequest, reply: FastifyReply, identity: CallIdentity, body: Record<string, unknown>) {
   const { config, now } = deps;
   const startTime = now();
@@ -74,10 +72,6 @@ export function openCall(deps: LlmRouteDeps, endpoint: Endpoint, request: Fastif
     close() {
       clearTimeout(maxTimer);
       reply.raw.off('close', onClose);
-      // An upstream body nobody read is paused, and undici never times a paused body out: let go of its
-      // connection. After a body read to its end this does nothing (one shared reason: no DOMException and
-      // its stack trace per call).
-      controller.abort(callClosed);
     },
   };
 }
