@@ -38,12 +38,7 @@ export class UpstreamBody {
     this.#controller.resume();
   }
 
-  /** Stops the flow after the chunk being read (the same as `data` returning false). */
-  pause(): void {
-    this.#controller.pause();
-  }
-
-  /** Continues after a pause. */
+  /** Continues after a reader's `data` returned false. */
   resume(): void {
     this.#controller.resume();
   }
