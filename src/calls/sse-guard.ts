@@ -91,7 +91,7 @@ function readWholeChunk(chunk: Buffer): ReadableEvent[] | undefined {
 export function createSseGuard(onEvent: (event: ReadableEvent) => void = () => {}) {
   // An unfinished event, kept as the chunks that brought it, so a long one is joined once, not once per chunk.
   // One array for the guard's life, emptied in place: a fresh one per chunk would be promoted with the
-  // long-lived guard and keep dead chunks, and the socket buffers under them, alive until a full GC.
+  // long-lived guard and keep dead chunks alive until a full GC (see stream-tap.ts).
   const pending: Buffer[] = [];
   let pendingBytes = 0;
   let dropped = 0;

@@ -1,5 +1,6 @@
 // POST /chat/completions, /responses, /completions, /embeddings: forward to OpenRouter, stream without
 // buffering, and record the call once it has ended. The flow: parse -> identify -> forward -> tap -> record.
+import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errors } from '../errors.ts';
 import type { Endpoint } from '../calls/llm-call.ts';
@@ -8,7 +9,6 @@ import { createStreamReader, summarizeBody } from '../calls/response-summary.ts'
 import { tapStream } from '../calls/stream-tap.ts';
 import { backoffHeaders, forwardableHeaders, headerValue } from '../upstream/response-headers.ts';
 import { readJsonBody } from '../http/read-json-body.ts';
-import type { UpstreamBody } from '../upstream/upstream-body.ts';
 import { unreadableAnswer } from '../upstream/upstream-failure.ts';
 import { openCall } from './call-context.ts';
 import type { CallContext, LlmRouteDeps } from './call-context.ts';
@@ -63,12 +63,13 @@ async function handleCall(deps: LlmRouteDeps, endpoint: Endpoint, path: string, 
 
     // Non-streaming answers are read whole before the client sees them, so a failure half-way gives the
     // client a clean error instead of half a JSON body. Heartbeat newlines stay in the body (contract).
-    let payload: Buffer;
+    const chunks: Buffer[] = [];
     try {
-      payload = await response.body.bytes();
+      for await (const chunk of response.body) chunks.push(chunk);
     } catch (cause) {
       return await failBeforeAnswer(ctx, reply, cause);
     }
+    const payload = Buffer.concat(chunks);
     const summary = summarizeBody(endpoint, payload.toString('utf8'));
     if (summary.malformed) return await failUnreadable(ctx, reply, status, contentType, payload, backoffHeaders(response.headers));
     await ctx.finish(status, summary);
@@ -98,7 +99,7 @@ async function failUnreadable(ctx: CallContext, reply: FastifyReply, status: num
 /** How long stream headers wait for the first chunk to travel with. */
 const headerFlushDelayMs = 10;
 
-async function forwardStream(ctx: CallContext, reply: FastifyReply, body: UpstreamBody, status: number, headers: Record<string, string | string[]>) {
+async function forwardStream(ctx: CallContext, reply: FastifyReply, body: Readable, status: number, headers: Record<string, string | string[]>) {
   reply.hijack();
   const res = reply.raw;
   res.writeHead(status, {

@@ -1,10 +1,8 @@
 // The OpenRouter client: one keep-alive undici Pool, our own credentials and attribution headers.
 // The client's own Authorization never goes upstream (issue 2, "Auth").
-import type { IncomingHttpHeaders } from 'node:http';
 import { Pool } from './undici-pool.ts';
 import type { Dispatcher } from 'undici';
 import type { Config } from '../config.ts';
-import { UpstreamBody } from './upstream-body.ts';
 
 export interface UpstreamOptions {
   baseUrl: string;
@@ -29,11 +27,7 @@ export interface UpstreamRequest {
   headers?: Record<string, string>;
 }
 
-export interface UpstreamResponse {
-  statusCode: number;
-  headers: IncomingHttpHeaders;
-  body: UpstreamBody;
-}
+export type UpstreamResponse = Dispatcher.ResponseData;
 
 export interface UpstreamClient {
   readonly configured: boolean;
@@ -69,43 +63,13 @@ export function createOpenRouterClient(options: UpstreamOptions): UpstreamClient
   return {
     configured: Boolean(options.apiKey),
     request(request) {
-      return new Promise((resolve, reject) => {
-        const { signal } = request;
-        let controller: Dispatcher.DispatchController | undefined;
-        let body: UpstreamBody | undefined;
-        // An abort before undici has a controller is applied as soon as it has one.
-        const abort = () => controller?.abort(signal?.reason);
-        signal?.addEventListener('abort', abort, { once: true });
-        const done = () => signal?.removeEventListener('abort', abort);
-        pool.dispatch({
-          origin: base.origin,
-          method: request.method,
-          path: basePath + request.path,
-          headers: request.headers ? { ...request.headers, ...fixedHeaders } : fixedHeaders,
-          body: request.body,
-        }, {
-          onRequestStart(started) {
-            controller = started;
-            if (signal?.aborted) started.abort(signal.reason);
-          },
-          onResponseStart(started, statusCode, headers) {
-            if (statusCode < 200) return; // 1xx: the real answer follows
-            body = new UpstreamBody(started);
-            resolve({ statusCode, headers, body });
-          },
-          onResponseData(_, chunk) {
-            body?.push(chunk);
-          },
-          onResponseEnd() {
-            done();
-            body?.end();
-          },
-          onResponseError(_, error) {
-            done();
-            if (body) body.fail(error);
-            else reject(error);
-          },
-        });
+      return pool.request({
+        origin: base.origin,
+        method: request.method,
+        path: basePath + request.path,
+        headers: request.headers ? { ...request.headers, ...fixedHeaders } : fixedHeaders,
+        body: request.body,
+        signal: request.signal,
       });
     },
     close: () => pool.close(),
