@@ -74,6 +74,42 @@ describe('errors', () => {
     assert.equal(JSON.parse(response.body).choices[0].message.content, 'Hello from fake OpenRouter');
   });
 
+  it('sends each heartbeat as it comes, not with the body', async () => {
+    // The fake sends three newlines 50 ms apart, then the body: buffered, they would arrive with it.
+    const response = await post(`${gateway.url}/chat/completions`, chat('fake/heartbeat:3'), auth);
+    assert.equal(response.status, 200);
+    assert.equal(response.chunks[0]?.text, '\n');
+    const bodyAt = response.chunks.find((chunk) => chunk.text.includes('{'))?.at ?? Number.NaN;
+    assert.ok(bodyAt - response.chunks[0]!.at >= 80, `first heartbeat ${(bodyAt - response.chunks[0]!.at).toFixed(0)} ms before the body`);
+    assert.equal(response.headers['content-length'], undefined);
+    assert.ok(response.headers['x-generation-id'], 'upstream headers go with the first heartbeat');
+    assert.ok(response.headers['x-trace-id'], 'our own headers too');
+    // The record is journaled before the body's last bytes go out.
+    const call = gateway.calls.find((c) => c.id === response.headers['x-trace-id']);
+    assert.equal(call?.outcome, 'ok');
+    assert.equal(call?.output?.content, 'Hello from fake OpenRouter');
+  });
+
+  it('ends with an OpenAI-shaped error body when the body is cut after heartbeats went out', async () => {
+    const response = await post(`${gateway.url}/chat/completions`, chat('fake/heartbeat:2:drop'), auth);
+    assert.equal(response.status, 200, 'the status went out with the first heartbeat');
+    assert.match(response.body, /^\n\n\{/);
+    assertOpenAIError(response.body, 'upstream_connection_lost');
+    // The record is journaled before the body's last bytes go out.
+    const call = gateway.calls.find((c) => c.id === response.headers['x-trace-id']);
+    assert.equal(call?.outcome, 'connection_lost');
+    assert.equal(call?.level, 'ERROR');
+  });
+
+  it('ends with an OpenAI-shaped error body when an unreadable body follows heartbeats', async () => {
+    const response = await post(`${gateway.url}/chat/completions`, chat('fake/heartbeat:1:garbage'), auth);
+    assert.equal(response.status, 200);
+    assertOpenAIError(response.body, 'upstream_invalid_response');
+    // The record is journaled before the body's last bytes go out.
+    const call = gateway.calls.find((c) => c.id === response.headers['x-trace-id']);
+    assert.equal(call?.outcome, 'upstream_error');
+  });
+
   it('answers 504 when the upstream sends no headers in time', async () => {
     const response = await post(`${gateway.url}/chat/completions`, chat('fake/stall-headers'), auth);
     assert.equal(response.status, 504);

@@ -29,6 +29,12 @@ describe('the OpenAI SDK through the gateway', () => {
     assert.equal((completion.usage as unknown as { cost: number }).cost, FAKE_USAGE.cost);
   });
 
+  it('reads a non-streaming answer that OpenRouter preceded with heartbeats (sent ahead, chunked)', async () => {
+    const completion = await client.chat.completions.create({ model: 'fake/heartbeat:2', messages: [{ role: 'user', content: 'Hi' }] });
+    assert.equal(completion.choices[0]?.message.content, FAKE_CONTENT);
+    assert.equal(completion.usage?.total_tokens, FAKE_USAGE.total_tokens);
+  });
+
   it('sends its own OpenRouter key and attribution headers upstream, never the client key', async () => {
     upstream.reset();
     await client.chat.completions.create({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'Hi' }] });

@@ -3,6 +3,7 @@
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errors } from '../errors.ts';
+import type { ProxyError } from '../errors.ts';
 import type { Endpoint } from '../calls/llm-call.ts';
 import { identifyCall, unsmuggleSession } from '../calls/call-identity.ts';
 import { createStreamReader, summarizeBody } from '../calls/response-summary.ts';
@@ -61,23 +62,68 @@ async function handleCall(deps: LlmRouteDeps, endpoint: Endpoint, path: string, 
       return await forwardStream(ctx, reply, response.body, status, headers);
     }
 
-    // Non-streaming answers are read whole before the client sees them, so a failure half-way gives the
-    // client a clean error instead of half a JSON body. Heartbeat newlines stay in the body (contract).
-    const chunks: Buffer[] = [];
-    try {
-      for await (const chunk of response.body) chunks.push(chunk);
-    } catch (cause) {
-      return await failBeforeAnswer(ctx, reply, cause);
-    }
-    const payload = Buffer.concat(chunks);
-    const summary = summarizeBody(endpoint, payload.toString('utf8'));
-    if (summary.malformed) return await failUnreadable(ctx, reply, status, contentType, payload, backoffHeaders(response.headers));
-    await ctx.finish(status, summary);
-    if (ctx.state.clientGone) return reply.hijack();
-    return reply.code(status).headers(headers).send(payload);
+    return await forwardBody(ctx, reply, response.body, status, headers, contentType, backoffHeaders(response.headers));
   } finally {
     ctx.close();
   }
+}
+
+/**
+ * Non-streaming answers are read whole before the client sees them, so a failure half-way gives the client a
+ * clean error instead of half a JSON body. Except OpenRouter's heartbeats: newlines it sends before the body
+ * while a slow model works (../../shared/contracts/openrouter.md). Each goes to the client as it comes, so an
+ * idle timeout between the client and us (a reverse proxy's, an HTTP client's) sees what it would see from
+ * OpenRouter; the status and headers go with the first one, as OpenRouter's own did.
+ */
+async function forwardBody(ctx: CallContext, reply: FastifyReply, body: Readable, status: number, headers: Record<string, string | string[]>, contentType: string, retryHeaders: Record<string, string>) {
+  const chunks: Buffer[] = [];
+  let started = false;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      if (chunks.length === 0 && isBlank(chunk)) {
+        if (!started) startEarly(reply, status, headers);
+        started = true;
+        if (!reply.raw.destroyed) reply.raw.write(chunk);
+      } else chunks.push(chunk);
+    }
+  } catch (cause) {
+    if (!started) return await failBeforeAnswer(ctx, reply, cause);
+    const failure = ctx.failureOf(cause);
+    await ctx.finish(failure.outcome === 'client_aborted' ? 499 : status, {}, { outcome: failure.outcome, message: failure.error.message });
+    return endEarly(reply, failure.error);
+  }
+  const payload = Buffer.concat(chunks);
+  const summary = summarizeBody(ctx.endpoint, payload.toString('utf8'));
+  if (summary.malformed) {
+    if (!started) return await failUnreadable(ctx, reply, status, contentType, payload, retryHeaders);
+    const error = unreadableAnswer(status, contentType, payload, retryHeaders);
+    await ctx.finish(status, {}, { outcome: 'upstream_error', message: error.message });
+    return endEarly(reply, error);
+  }
+  await ctx.finish(status, summary);
+  if (started) return void reply.raw.end(payload);
+  if (ctx.state.clientGone) return reply.hijack();
+  return reply.code(status).headers(headers).send(payload);
+}
+
+/** Only newlines and spaces: OpenRouter's heartbeat before a non-streaming body. */
+function isBlank(chunk: Buffer): boolean {
+  for (const byte of chunk) if (byte !== 0x0a && byte !== 0x0d && byte !== 0x20 && byte !== 0x09) return false;
+  return chunk.length > 0;
+}
+
+/** The answer's status and headers, sent now, ahead of its body (which then goes chunked). */
+function startEarly(reply: FastifyReply, status: number, headers: Record<string, string | string[]>) {
+  reply.hijack();
+  reply.raw.writeHead(status, { ...(reply.getHeaders() as Record<string, string>), ...headers });
+}
+
+/**
+ * The status went out with the heartbeats, so a failure after them can only be told in the body: the error,
+ * OpenAI-shaped, as the JSON the client reads (what OpenRouter does for a request that fails after work started).
+ */
+function endEarly(reply: FastifyReply, error: ProxyError) {
+  if (!reply.raw.destroyed) reply.raw.end(JSON.stringify(error.toJSON()));
 }
 
 async function failBeforeAnswer(ctx: CallContext, reply: FastifyReply, cause: unknown) {

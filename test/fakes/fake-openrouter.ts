@@ -123,6 +123,8 @@ interface Answer {
 /** heartbeats undefined: the usual 2 leading SSE comments and no newline prefix on JSON bodies. */
 interface Pace {
   heartbeats?: number;
+  /** Non-streaming, after the heartbeats: half the JSON body then a reset, or an HTML page instead of JSON. */
+  afterHeartbeats?: 'drop' | 'garbage';
   chunkMs: number;
   delayMs: number;
 }
@@ -351,8 +353,10 @@ async function handleChat(ex: Exchange, scenario: Scenario | undefined): Promise
       return deliver(toolCallAnswer(model));
     case 'reasoning':
       return deliver(reasoningAnswer(model));
-    case 'heartbeat':
-      return deliver(normal, { ...prompt, heartbeats: numberParam(scenario, 0, 3) });
+    case 'heartbeat': {
+      const then = scenario.params[1];
+      return deliver(normal, { ...prompt, heartbeats: numberParam(scenario, 0, 3), ...(then === 'drop' || then === 'garbage' ? { afterHeartbeats: then } : {}) });
+    }
     case 'pause': {
       const ms = numberParam(scenario, 0, 300);
       return deliver(normal, { chunkMs: ms, delayMs: ms });
@@ -455,7 +459,12 @@ async function answerChat(ex: Exchange, answer: Answer, pace: Pace): Promise<voi
   if (pace.heartbeats === undefined) return sendJson(ex, 200, completionOf(ex, answer));
   head(ex, 200, JSON_TYPE);
   await writeRepeatedly(ex, '\n', pace.heartbeats, HEARTBEAT_MS);
-  end(ex, JSON.stringify(completionOf(ex, answer)));
+  const text = JSON.stringify(completionOf(ex, answer));
+  if (pace.afterHeartbeats === 'drop') {
+    await write(ex, text.slice(0, Math.floor(text.length / 2)));
+    return destroyConnection(ex);
+  }
+  end(ex, pace.afterHeartbeats === 'garbage' ? '<html><body>502 Bad Gateway</body></html>' : text);
 }
 
 async function streamChat(ex: Exchange, answer: Answer, pace: Pace): Promise<void> {
