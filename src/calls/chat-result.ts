@@ -101,9 +101,12 @@ function mergeToolFragments(tools: Map<number, ToolCallState>, fragments: unknow
     const index = typeof fragment.index === 'number' ? fragment.index : tools.size;
     const fn = isObject(fragment.function) ? fragment.function : {};
     const call = tools.get(index) ?? { type: 'function', name: '', arguments: new TextBuilder() };
-    if (text(fragment.id)) call.id = text(fragment.id);
-    if (text(fragment.type)) call.type = text(fragment.type) ?? 'function';
-    if (text(fn.name)) call.name += text(fn.name);
+    const id = text(fragment.id);
+    const type = text(fragment.type);
+    const name = text(fn.name);
+    if (id) call.id = id;
+    if (type) call.type = type;
+    if (name) call.name += name;
     call.arguments.add(text(fn.arguments) ?? ''); // the builder skips empty pieces
     tools.set(index, call);
   }
