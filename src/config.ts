@@ -47,11 +47,17 @@ const flag = z.enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'], { mes
   .transform((value) => ['true', '1', 'yes', 'on'].includes(value));
 const url = z.url({ message: 'expected an http(s) URL such as https://example.com' })
   .refine((value) => /^https?:\/\//.test(value), 'expected an http(s) URL such as https://example.com')
+  // A user:password@ in the URL would never be sent (the keys authenticate) but would be printed at start-up.
+  .refine((value) => !URL.canParse(value) || (new URL(value).username === '' && new URL(value).password === ''),
+    'expected no user:password@ in the URL (it is not used: the API keys authenticate); remove it')
   .transform((value) => value.replace(/\/+$/, ''));
 const list = (value: string) => value.split(',').map((item) => item.trim()).filter(Boolean);
 
 // Empty strings count as unset, like most dotenv users expect (`API_KEY=` in .env.example).
 const optionalText = z.string().trim().optional().transform((value) => value || undefined);
+/** Sent as an HTTP header value: Latin-1 without control characters, or every upstream call would fail. */
+const headerText = optionalText.refine((value) => value === undefined || !/[^\t\x20-\x7e\x80-\xff]/.test(value),
+  'expected plain text that fits an HTTP header (Latin-1, no emoji or other characters beyond it)');
 // Langfuse keeps an environment only if it is lower case, at most 40 of [a-z0-9-_] and not "langfuse..."; anything
 // else becomes "default" there (../shared/contracts/langfuse-otel-attributes.md). Lower-cased here, refused otherwise.
 const environmentName = optionalText.transform((value) => value?.toLowerCase())
@@ -66,8 +72,8 @@ const schema = z.object({
   API_KEY: optionalText,
   OPENROUTER_API_KEY: optionalText,
   OPENROUTER_BASE_URL: url.default('https://openrouter.ai/api/v1'),
-  HTTP_REFERER: optionalText,
-  X_TITLE: optionalText,
+  HTTP_REFERER: headerText,
+  X_TITLE: headerText,
   LANGFUSE_PUBLIC_KEY: optionalText,
   LANGFUSE_SECRET_KEY: optionalText,
   LANGFUSE_HOST: url.optional(),
@@ -110,7 +116,9 @@ export function loadConfig(env: Record<string, string | undefined>, options: { i
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const name = String(issue?.path[0] ?? 'configuration');
-    throw new ConfigError(`Invalid ${name}=${JSON.stringify(env[name] ?? '')}: ${issue?.message ?? 'invalid value'}`);
+    // The value is echoed to show what was read, but never the credentials of a URL.
+    const shown = (env[name] ?? '').replace(/\/\/[^/@]*@/, '//***@');
+    throw new ConfigError(`Invalid ${name}=${JSON.stringify(shown)}: ${issue?.message ?? 'invalid value'}`);
   }
   const e = parsed.data;
   const apiKeys = e.API_KEY ? list(e.API_KEY) : [];

@@ -68,12 +68,32 @@ describe('configuration', () => {
     ['LANGFUSE_ENVIRONMENT', 'prod eu', /LANGFUSE_ENVIRONMENT.*a-z, 0-9/],
     ['LANGFUSE_ENVIRONMENT', 'langfuse-prod', /LANGFUSE_ENVIRONMENT.*langfuse/],
     ['LANGFUSE_TRACING_ENVIRONMENT', 'x'.repeat(41), /LANGFUSE_TRACING_ENVIRONMENT.*40 characters/],
+    // Header values: undici refuses these on every upstream call, which would read as a lost connection.
+    ['X_TITLE', 'Café Proxy 🚀', /X_TITLE.*HTTP header/],
+    ['HTTP_REFERER', '日本語アプリ', /HTTP_REFERER.*HTTP header/],
+    ['X_TITLE', 'two\nlines', /X_TITLE.*HTTP header/],
   ] as const) {
     it(`stops with one line naming ${name} for "${value}"`, () => {
       assert.throws(() => loadConfig({ [name]: value }), (error: unknown) => {
         assert.ok(error instanceof ConfigError);
         assert.match(error.message, expected);
         assert.ok(!error.message.includes('\n'));
+        return true;
+      });
+    });
+  }
+
+  it('accepts a Latin-1 title, as an HTTP header can carry it', () => {
+    assert.equal(loadConfig({ X_TITLE: 'Café Proxy' }).openrouter.title, 'Café Proxy');
+  });
+
+  for (const name of ['OPENROUTER_BASE_URL', 'LANGFUSE_HOST', 'LANGFUSE_BASE_URL']) {
+    it(`refuses credentials in ${name}, and does not print them`, () => {
+      assert.throws(() => loadConfig({ [name]: 'https://user:sk-secret-pass@example.com/api' }), (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.match(error.message, new RegExp(`${name}.*user:password@`));
+        assert.ok(!error.message.includes('sk-secret-pass'), error.message);
+        assert.ok(!error.message.includes('//user'), error.message);
         return true;
       });
     });
