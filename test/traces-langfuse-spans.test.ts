@@ -133,9 +133,22 @@ describe('toOtlpSpan', () => {
         'langfuse.trace.tags': ['a', 'b'],
         'langfuse.observation.metadata.user_agent': 'curl/8',
         'langfuse.observation.metadata.retries': 2,
-        // Our own keys win over the caller's.
+        'langfuse.trace.metadata.retries': 2,
+        // Our own keys win over the caller's, on the generation and on the trace.
         'langfuse.observation.metadata.outcome': 'ok',
       },
+      absent: ['langfuse.trace.metadata.outcome'],
+    },
+    {
+      name: "caller metadata named like the gateway's own keys, on the trace too",
+      call: { metadata: { provider: 'spoofed', http_status: 999, stream: 'x', finish_reason: 'x', endpoint: 'x', generation_id: 'x', requested_model: 'x', workflow: 'w' } },
+      expect: {
+        'langfuse.observation.metadata.provider': 'OpenAI', 'langfuse.observation.metadata.http_status': 200,
+        'langfuse.trace.metadata.endpoint': 'chat.completions', 'langfuse.trace.metadata.generation_id': 'gen-123',
+        'langfuse.trace.metadata.requested_model': 'openai/gpt-4o-mini', 'langfuse.trace.metadata.workflow': 'w',
+      },
+      absent: ['langfuse.trace.metadata.provider', 'langfuse.trace.metadata.http_status', 'langfuse.trace.metadata.stream',
+        'langfuse.trace.metadata.finish_reason', 'langfuse.trace.metadata.outcome'],
     },
     {
       name: 'cached, cache-write and reasoning tokens as disjoint Langfuse buckets',

@@ -83,7 +83,9 @@ function writeAttributes(call: LlmCall, options: SpanOptions, attributes: Attrib
   set(A.OBSERVATION_LEVEL, call.level);
   set(A.OBSERVATION_STATUS_MESSAGE, call.statusMessage);
 
-  const observationMetadata: Record<string, Scalar | undefined> = {
+  // Keys the gateway writes itself: a client key of the same name never replaces them, on the generation or on
+  // the trace (where the gateway's value is absent, the key stays empty rather than show the client's).
+  const gatewayMetadata: Record<string, Scalar | undefined> = {
     requested_model: call.requestedModel,
     provider: call.provider,
     generation_id: call.generationId,
@@ -93,15 +95,15 @@ function writeAttributes(call: LlmCall, options: SpanOptions, attributes: Attrib
     stream: call.stream,
     finish_reason: call.output?.finishReason,
   };
-  // A client key fills only keys the gateway does not own, even where the gateway has no value (as on the trace).
-  for (const [key, value] of Object.entries(call.metadata)) if (!(key in observationMetadata)) observationMetadata[key] = value;
-  for (const key in observationMetadata) set(observationMetadataKey(key), observationMetadata[key]);
+  const clientMetadata = Object.entries(call.metadata).filter(([key]) => !(key in gatewayMetadata));
+  for (const key in gatewayMetadata) set(observationMetadataKey(key), gatewayMetadata[key]);
+  for (const [key, value] of clientMetadata) set(observationMetadataKey(key), value);
   // Also on the trace, where Langfuse lets one filter by them: the call's own metadata (the client's and its
-  // user agent) and the ids, which win over a client key of the same name (one attribute per key).
-  const traceMetadata: Record<string, Scalar | undefined> = {
-    ...call.metadata, generation_id: call.generationId, requested_model: call.requestedModel, endpoint: call.endpoint,
-  };
-  for (const key in traceMetadata) set(traceMetadataKey(key), traceMetadata[key]);
+  // user agent) and the ids (one attribute per key).
+  for (const [key, value] of clientMetadata) set(traceMetadataKey(key), value);
+  set(traceMetadataKey('generation_id'), call.generationId);
+  set(traceMetadataKey('requested_model'), call.requestedModel);
+  set(traceMetadataKey('endpoint'), call.endpoint);
   set(A.IS_APP_ROOT, true);
 }
 
