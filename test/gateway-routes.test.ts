@@ -112,10 +112,11 @@ describe('session id smuggled in response_format.type', () => {
     assert.equal(gateway.calls.at(-1)?.sessionId, 'session_123');
   });
 
-  it('keeps a session_id the body already has', async () => {
+  it('sends the smuggled id upstream in place of a body session_id, so OpenRouter and Langfuse see one session', async () => {
     await post(`${gateway.url}/chat/completions`, { model: 'm/x', messages: [], response_format: { type: 'abc' }, session_id: 'mine' }, { 'x-api-key': gateway.key });
-    assert.equal(sent().session_id, 'mine');
+    assert.equal(sent().session_id, 'abc');
     assert.equal(sent().response_format, undefined);
+    assert.equal(gateway.calls.at(-1)?.sessionId, 'abc');
   });
 
   for (const type of ['text', 'json_object', 'json_schema', 'grammar', 'python']) {

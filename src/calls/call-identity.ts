@@ -40,8 +40,8 @@ export function findSmuggledSession(endpoint: Endpoint, body: Body): string | un
 }
 
 /**
- * Removes a smuggled session id from the body and sends it upstream as `session_id` instead
- * (unless the body already has one). Returns the new body, or undefined when nothing changes.
+ * Removes a smuggled session id from the body and sends it upstream as `session_id` instead, replacing one the
+ * body had: the smuggled id is the call's session (identifyCall), and OpenRouter must group the call under it too.
  */
 export function unsmuggleSession(endpoint: Endpoint, body: Body, sessionId: string): Body {
   const next: Body = { ...body };
@@ -52,7 +52,7 @@ export function unsmuggleSession(endpoint: Endpoint, body: Body, sessionId: stri
   } else {
     delete next.response_format;
   }
-  if (next.session_id === undefined) next.session_id = sessionId;
+  next.session_id = sessionId;
   return next;
 }
 
