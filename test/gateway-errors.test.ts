@@ -110,6 +110,19 @@ describe('errors', () => {
     assert.equal(call?.outcome, 'upstream_error');
   });
 
+  it('records a call refused for want of an OpenRouter key as not_configured', async () => {
+    const unconfigured = await startGateway({ OPENROUTER_BASE_URL: upstream.url, OPENROUTER_API_KEY: '' });
+    try {
+      const response = await post(`${unconfigured.url}/chat/completions`, chat('openai/gpt-4o-mini'), { authorization: `Bearer ${unconfigured.key}` });
+      assert.equal(response.status, 503);
+      const call = unconfigured.calls.at(-1);
+      assert.equal(call?.outcome, 'not_configured');
+      assert.equal(call?.level, 'ERROR');
+    } finally {
+      await unconfigured.close();
+    }
+  });
+
   it('answers 504 when the upstream sends no headers in time', async () => {
     const response = await post(`${gateway.url}/chat/completions`, chat('fake/stall-headers'), auth);
     assert.equal(response.status, 504);

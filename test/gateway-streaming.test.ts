@@ -56,6 +56,14 @@ describe('streaming through the gateway', () => {
     assert.equal(recorded?.outcome, 'stream_error');
   });
 
+  it('records a streamed call that got a plain JSON error as an upstream error, not a stream error', async () => {
+    const response = await post(`${gateway.url}/chat/completions`, chat('fake/status:429'), auth);
+    assert.equal(response.status, 429);
+    const recorded = gateway.calls.find((call) => call.id === response.headers['x-trace-id']);
+    assert.equal(recorded?.outcome, 'upstream_error');
+    assert.doesNotMatch(recorded?.statusMessage ?? '', /in the stream/);
+  });
+
   it('ends the stream with one OpenAI-shaped error event when the upstream connection drops', async () => {
     const response = await post(`${gateway.url}/chat/completions`, chat('fake/drop:2'), auth, { timeoutMs: 5000 });
     const events = sseData(response.body);

@@ -43,7 +43,7 @@ function outcomeOf(facts: CallFacts): { outcome: Outcome; level: LlmCall['level'
   }
   if (failure) return { outcome: failure.outcome, level: 'ERROR', statusMessage: failure.message };
   if (summary.error) {
-    return facts.stream
+    return summary.streamed
       ? { outcome: 'stream_error', level: 'ERROR', statusMessage: `Upstream error in the stream: ${summary.error}` }
       : { outcome: 'upstream_error', level: 'ERROR', statusMessage: `Upstream error: ${summary.error}` };
   }

@@ -11,6 +11,7 @@ export type Outcome =
   | 'stream_error'     // an error chunk arrived in the middle of a stream
   | 'timeout'          // no response headers, or silence between chunks, for too long
   | 'connection_lost'  // the upstream connection failed or was reset
+  | 'not_configured'   // the gateway has no OpenRouter key: nothing was sent
   | 'client_aborted';  // the client went away before the answer ended
 
 export interface Usage {

@@ -19,6 +19,8 @@ export interface ResponseSummary {
   done?: boolean;
   /** Stream events whose data was not JSON. */
   malformed?: number;
+  /** The answer was an event stream (a call asked to stream can still get a plain JSON error). */
+  streamed?: boolean;
 }
 
 /** Non-streaming answers: the body as text (OpenRouter may prefix it with newline heartbeats). */

@@ -41,7 +41,7 @@ async function handleCall(deps: LlmRouteDeps, endpoint: Endpoint, path: string, 
   try {
     if (!deps.upstream.configured) {
       const error = errors.missingUpstreamKey();
-      await ctx.finish(error.status, {}, { outcome: 'connection_lost', message: error.message });
+      await ctx.finish(error.status, {}, { outcome: 'not_configured', message: error.message });
       throw error;
     }
     let response;
@@ -161,6 +161,7 @@ async function forwardStream(ctx: CallContext, reply: FastifyReply, body: Readab
   const tap = await tapStream(body, res, ctx.now, reader);
   clearTimeout(flushLater);
   const summary = reader.summary();
+  summary.streamed = true;
   if (tap.unreadable > 0) summary.malformed = tap.unreadable;
   if (ctx.state.clientGone || res.destroyed) {
     await ctx.finish(499, summary, { outcome: 'client_aborted', message: 'the stream was cut short' });
