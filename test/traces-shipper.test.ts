@@ -46,7 +46,7 @@ describe('trace shipper', () => {
   let shipper: TraceShipper;
   const started: Array<{ exporter: LangfuseExporter; shipper: TraceShipper }> = [];
 
-  function startShipper(options: { timeoutMs?: number; secretKey?: string; batchSize?: number } = {}) {
+  function startShipper(options: { timeoutMs?: number; secretKey?: string; batchSize?: number; unauthorizedRetryMs?: number } = {}) {
     exporter = createLangfuseExporter({
       host: fake.url, publicKey: fake.publicKey, secretKey: options.secretKey ?? fake.secretKey, timeoutMs: options.timeoutMs ?? 2000, logger,
     });
@@ -54,6 +54,7 @@ describe('trace shipper', () => {
       journal, exporter, logger,
       spanOptions: { serviceName: 'llm-trace-gateway', serviceVersion: '0.1.0', environment: 'test', release: 'r42' },
       batchSize: options.batchSize ?? 200, idleDelayMs: 50, notifyDelayMs: 5, backoff: { baseMs: 20, maxMs: 200 },
+      ...(options.unauthorizedRetryMs === undefined ? {} : { unauthorizedRetryMs: options.unauthorizedRetryMs }),
     });
     started.push({ exporter, shipper });
     shipper.start();
@@ -172,6 +173,24 @@ describe('trace shipper', () => {
     const loud = entries.filter((entry) => /refused the keys/.test(entry.message));
     assert.equal(loud.length, 1);
     assert.doesNotMatch(JSON.stringify(entries), /sk-lf-wrong-secret/);
+  });
+
+  it('tries refused keys again after a while, and ships the backlog once Langfuse accepts them', async () => {
+    fake.setMode('401');
+    startShipper({ unauthorizedRetryMs: 300 });
+    await record(call());
+    await until(() => shipper.state().status === 'rejected', 3000, 'paused');
+    await record(call());
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(fake.requestCount, 1, 'new calls do not wake a paused shipper');
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    assert.equal(fake.requestCount, 2, 'one probe after the retry delay, not a hammering');
+    fake.setMode('ok');
+    await fake.waitForTraces(2, 3000);
+    await until(() => shipper.state().status !== 'rejected', 2000, 'resumed');
+    assert.equal(shipper.state().backlog, 0);
+    assert.equal(entries.filter((entry) => /refused the keys/.test(entry.message)).length, 1, 'the refusal is logged once');
+    assert.equal(entries.filter((entry) => /accepted the keys again/.test(entry.message)).length, 1);
   });
 
   it('bisects a refused batch: only the poisoned row is rejected, the others are delivered', async () => {

@@ -24,6 +24,8 @@ export interface TraceShipperOptions {
   idleDelayMs?: number;
   /** How long `notify()` waits, so calls finishing together share a request. */
   notifyDelayMs?: number;
+  /** After Langfuse refused the keys, how long until the oldest batch is tried again (keys fixed on its side). */
+  unauthorizedRetryMs?: number;
   backoff?: Partial<BackoffSettings>;
   random?: () => number;
   now?: () => number;
@@ -48,6 +50,7 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
   const maxBatchBytes = options.maxBatchBytes ?? 1024 * 1024;
   const idleDelayMs = options.idleDelayMs ?? 5000;
   const notifyDelayMs = options.notifyDelayMs ?? 1000;
+  const unauthorizedRetryMs = options.unauthorizedRetryMs ?? 5 * 60_000;
   const backoff = { baseMs: 500, maxMs: 60_000, maxRetryAfterMs: 300_000, ...options.backoff };
   const systemicRejection = 4;
 
@@ -92,11 +95,16 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
     if (outcome.delivered > 0) runtime.lastDeliveredAt = now();
     if (outcome.kind === 'retry') return failed(outcome.reason, outcome.retryAfterMs);
     if (outcome.kind === 'unauthorized') {
+      // Paused, not stopped: one batch every few minutes finds out when the keys work again (a key re-enabled
+      // or a project restored on Langfuse's side); a restart with fixed keys sends the backlog at once.
+      if (!runtime.paused) {
+        logger.error({ status: outcome.status, reason: outcome.reason, retryInSeconds: unauthorizedRetryMs / 1000 },
+          'Langfuse refused the keys: check LANGFUSE_PUBLIC_KEY/LANGFUSE_SECRET_KEY; the backlog is kept, tried again every few minutes and sent after a restart');
+      }
       runtime.paused = true;
+      runtime.keysRefused = true;
       runtime.lastError = { message: outcome.reason, at: now() };
-      logger.error({ status: outcome.status, reason: outcome.reason },
-        'Langfuse refused the keys: check LANGFUSE_PUBLIC_KEY/LANGFUSE_SECRET_KEY, the backlog is kept and sent after a restart');
-      return Infinity;
+      return unauthorizedRetryMs;
     }
     // Every row of a sizeable batch refused one by one: the problem is not in the rows, and
     // bisecting the rest of the backlog would only hammer Langfuse with doomed requests.
@@ -107,7 +115,10 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
       return Infinity;
     }
     if (runtime.failures > 0) logger.info({ failures: runtime.failures }, 'Langfuse delivery recovered');
+    if (runtime.keysRefused) logger.info({ delivered: outcome.delivered }, 'Langfuse accepted the keys again: shipping resumed');
     runtime.failures = 0;
+    runtime.paused = false;
+    runtime.keysRefused = false;
     return 0;
   }
 
@@ -135,7 +146,7 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
   }
 
   function schedule(delayMs: number) {
-    if (stopped || runtime.paused || !Number.isFinite(delayMs)) return;
+    if (stopped || !Number.isFinite(delayMs)) return;
     const at = now() + delayMs;
     if (timer && timerAt <= at) return;
     clearTimeout(timer);
@@ -167,7 +178,7 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
     const next = await running;
     running = undefined;
     // A notify() that arrived during the step must not wait for the idle poll.
-    schedule(again && runtime.failures === 0 ? Math.min(next, notifyDelayMs) : next);
+    schedule(again && runtime.failures === 0 && !runtime.paused ? Math.min(next, notifyDelayMs) : next);
   }
 
   return {
@@ -178,7 +189,7 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
       schedule(0);
     },
     notify() {
-      if (runtime.failures === 0) schedule(notifyDelayMs);
+      if (runtime.failures === 0 && !runtime.paused) schedule(notifyDelayMs);
     },
     async flush(timeoutMs) {
       const deadline = now() + timeoutMs;
