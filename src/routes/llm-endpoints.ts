@@ -106,7 +106,7 @@ async function forwardBody(ctx: CallContext, reply: FastifyReply, body: Readable
   return reply.code(status).headers(headers).send(payload);
 }
 
-/** Only newlines and spaces: OpenRouter's heartbeat before a non-streaming body. */
+/** Only whitespace (newlines, in practice): a heartbeat OpenRouter sends before a non-streaming body. */
 function isBlank(chunk: Buffer): boolean {
   for (const byte of chunk) if (byte !== 0x0a && byte !== 0x0d && byte !== 0x20 && byte !== 0x09) return false;
   return chunk.length > 0;
