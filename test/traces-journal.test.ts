@@ -86,6 +86,32 @@ describe('journal', () => {
     assert.deepEqual(j.get(calls[42]!.id)?.call, calls[42]);
   });
 
+  it('reads a backlog of large records about maxBytes at a time, at least one row', async () => {
+    const big = () => call({ input: [{ role: 'user', content: 'x'.repeat(100_000) }] });
+    const first = open();
+    await Promise.all([big(), big(), big(), big()].map((c) => first.append(c)));
+    first.close();
+    // After a restart nothing is cached: each row is read and parsed, so only what one batch can carry is.
+    const second = open();
+    assert.equal(second.pending(500, 250_000).length, 2);
+    assert.equal(second.pending(500, 1).length, 1);
+    assert.equal(second.pending(500).length, 4);
+  });
+
+  it('keeps written spans in memory for the shipper within a byte budget (32 MB), reading the rest back', async () => {
+    const journal = open();
+    const span = 'y'.repeat(5 * 1024 * 1024);
+    await Promise.all(Array.from({ length: 8 }, () => journal.append(call(), { span })));
+    const rows = journal.pending(500);
+    assert.equal(rows.length, 8);
+    assert.equal(rows.filter((row) => row.span !== undefined).length, 6, '6 x 5 MB fit in 32 MB');
+    assert.ok(rows.slice(6).every((row) => row.call !== undefined && row.span === undefined));
+    // Delivered rows leave the budget to the next ones.
+    journal.markDelivered(rows.slice(0, 6).map((row) => row.seq));
+    await journal.append(call(), { span });
+    assert.equal(journal.pending(500).filter((row) => row.span !== undefined).length, 1);
+  });
+
   it('keeps every committed call across close and reopen', async () => {
     const calls = [call(), call({ stream: true, completionStartTime: epoch + 100.5 }), call()];
     const first = open();

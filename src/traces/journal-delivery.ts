@@ -14,13 +14,21 @@ export interface PendingRow {
   bytes: number;
 }
 
-export function createJournalDelivery(db: DatabaseSync, now: () => number, cacheSize: number) {
+export function createJournalDelivery(db: DatabaseSync, now: () => number, cacheSize: number, cacheBytes = 32 * 1024 * 1024) {
   // Index-only: the (delivery, started_at) index holds the seq.
   const selectPending = db.prepare(`SELECT seq FROM calls WHERE delivery = 'pending' ORDER BY started_at LIMIT ?`);
   const selectRecord = db.prepare('SELECT record FROM records WHERE seq = ?');
   // Rows committed by this process and not yet delivered: in the steady state the shipper sends them
   // straight from here, without reading the record back and parsing it again.
+  // Bounded in rows and in bytes: while Langfuse is down the backlog grows, and large calls must not pile up here.
   const recent = new Map<number, PendingRow>();
+  let recentBytes = 0;
+  const forget = (seq: number) => {
+    const row = recent.get(seq);
+    if (!row) return;
+    recent.delete(seq);
+    recentBytes -= row.bytes;
+  };
   // Each count is an index range (no COUNT over the whole table: the journal keeps its total itself), so the
   // state the worker reports often stays cheap with a large journal.
   const counts = db.prepare(`SELECT
@@ -46,17 +54,31 @@ export function createJournalDelivery(db: DatabaseSync, now: () => number, cache
   return {
     /** The oldest rows waiting for delivery. */
     remember(rows: PendingRow[]) {
-      for (const row of rows) if (recent.size < cacheSize) recent.set(row.seq, row);
+      for (const row of rows) {
+        forget(row.seq);
+        if (recent.size >= cacheSize || recentBytes + row.bytes > cacheBytes) continue;
+        recent.set(row.seq, row);
+        recentBytes += row.bytes;
+      }
     },
-    pending(limit: number): PendingRow[] {
+    /**
+     * The oldest rows waiting for delivery: at most `limit`, and no more than `maxBytes` of records (at least one
+     * row), so that a backlog of large records is read and parsed one batch at a time, not 500 at every step.
+     */
+    pending(limit: number, maxBytes = Infinity): PendingRow[] {
       const result: PendingRow[] = [];
+      let bytes = 0;
       for (const { seq } of selectPending.all(limit) as { seq: number }[]) {
         const cached = recent.get(seq);
         if (cached) {
+          if (result.length > 0 && bytes + cached.bytes > maxBytes) break;
+          bytes += cached.bytes;
           result.push(cached);
           continue;
         }
         const record = (selectRecord.get(seq) as { record: string } | undefined)?.record ?? '';
+        if (result.length > 0 && bytes + record.length > maxBytes) break;
+        bytes += record.length;
         try {
           result.push({ seq, call: JSON.parse(record) as LlmCall, bytes: record.length });
         } catch {
@@ -67,12 +89,12 @@ export function createJournalDelivery(db: DatabaseSync, now: () => number, cache
     },
     markDelivered(seqs: number[]) {
       delivered(seqs, now());
-      for (const seq of seqs) recent.delete(seq);
+      for (const seq of seqs) forget(seq);
     },
     markFailed: (seqs: number[], error: string) => failed(seqs, error.slice(0, 1000)),
     markRejected(seqs: number[], error: string) {
       rejected(seqs, error.slice(0, 1000));
-      for (const seq of seqs) recent.delete(seq);
+      for (const seq of seqs) forget(seq);
     },
     /** Start-up: rejected rows become pending again, so fixed keys or a fixed server deliver them. */
     resetRejected: () => Number(db.prepare(`UPDATE calls SET delivery = 'pending' WHERE delivery = 'rejected'`).run().changes),

@@ -58,7 +58,8 @@ export interface AppendOptions {
 export interface Journal {
   /** Resolves once the call is committed, or once a write failure was logged: it never rejects. */
   append(call: LlmCall, options?: AppendOptions): Promise<void>;
-  pending(limit: number): PendingRow[];
+  /** The oldest undelivered rows: at most `limit`, and about `maxBytes` of records (at least one). */
+  pending(limit: number, maxBytes?: number): PendingRow[];
   markDelivered(seqs: number[]): void;
   markFailed(seqs: number[], error: string): void;
   markRejected(seqs: number[], error: string): void;

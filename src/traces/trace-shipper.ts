@@ -75,12 +75,7 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
     },
   });
 
-  function nextBatch(): PendingRow[] {
-    const rows = journal.pending(batchSize);
-    let bytes = 0;
-    const index = rows.findIndex((row, i) => (bytes += row.bytes) > maxBatchBytes && i > 0);
-    return index === -1 ? rows : rows.slice(0, index);
-  }
+  const nextBatch = (): PendingRow[] => journal.pending(batchSize, maxBatchBytes);
 
   function failed(reason: string, retryAfterMs?: number): number {
     runtime.failures += 1;
