@@ -119,6 +119,18 @@ describe('session id smuggled in response_format.type', () => {
     assert.equal(gateway.calls.at(-1)?.sessionId, 'abc');
   });
 
+  it('removes an empty smuggled id (an n8n expression with no value) without making it a session', async () => {
+    for (const type of ['', '   ']) {
+      await post(`${gateway.url}/chat/completions`, { model: 'm/x', messages: [], response_format: { type } }, { 'x-api-key': gateway.key });
+      assert.equal(sent().response_format, undefined, JSON.stringify(type));
+      assert.equal(sent().session_id, undefined);
+      assert.equal(gateway.calls.at(-1)?.sessionId, undefined);
+      await post(`${gateway.url}/responses`, { model: 'm/x', input: 'Hi', text: { format: { type } } }, { 'x-api-key': gateway.key });
+      assert.equal(sent().text, undefined, JSON.stringify(type));
+      assert.equal(sent().session_id, undefined);
+    }
+  });
+
   for (const type of ['text', 'json_object', 'json_schema', 'grammar', 'python']) {
     it(`forwards the real type "${type}" untouched`, async () => {
       const format = type === 'json_schema' ? { type, json_schema: { name: 'x', schema: {} } } : { type };

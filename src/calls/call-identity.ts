@@ -15,7 +15,9 @@ export interface CallIdentity {
   name: string;
   /** The body's `metadata` object, flattened to cleaned top-level values (the seed's "request metadata"). */
   metadata: Record<string, string | number | boolean>;
-  /** The session id found in `response_format.type` (or `text.format.type` on /responses). */
+  /** The body carries a response format whose type is not a real one: removed before forwarding. */
+  smuggledFormat: boolean;
+  /** That type as a session id, cleaned (undefined when nothing is left, e.g. n8n's empty expression). */
   smuggledSessionId?: string;
   /** The client's `x-session-id` header, cleaned: forwarded to OpenRouter, which reads it too. */
   sessionHeader?: string;
@@ -29,21 +31,22 @@ const header = (headers: IncomingHttpHeaders, name: string) => {
 };
 
 
-/** The smuggled session id, if the body carries one where a response format type belongs. */
-export function findSmuggledSession(endpoint: Endpoint, body: Body): string | undefined {
+/** The type where a response format belongs (`text.format` on /responses), when it is not a real one. */
+function smuggledFormatType(endpoint: Endpoint, body: Body): string | undefined {
   const format = endpoint === 'responses'
     ? (isObject(body.text) ? body.text.format : undefined)
     : body.response_format;
   if (!isObject(format) || typeof format.type !== 'string') return undefined;
   if (realResponseFormats.has(format.type)) return undefined;
-  return cleanLabel(format.type, 256);
+  return format.type;
 }
 
 /**
  * Removes a smuggled session id from the body and sends it upstream as `session_id` instead, replacing one the
  * body had: the smuggled id is the call's session (identifyCall), and OpenRouter must group the call under it too.
+ * An empty one (an n8n expression with no value) is removed all the same: OpenRouter refuses the type.
  */
-export function unsmuggleSession(endpoint: Endpoint, body: Body, sessionId: string): Body {
+export function unsmuggleSession(endpoint: Endpoint, body: Body, sessionId: string | undefined): Body {
   const next: Body = { ...body };
   if (endpoint === 'responses' && isObject(body.text)) {
     const { format: _format, ...text } = body.text;
@@ -52,12 +55,13 @@ export function unsmuggleSession(endpoint: Endpoint, body: Body, sessionId: stri
   } else {
     delete next.response_format;
   }
-  next.session_id = sessionId;
+  if (sessionId !== undefined) next.session_id = sessionId;
   return next;
 }
 
 export function identifyCall(endpoint: Endpoint, body: Body, headers: IncomingHttpHeaders, defaultTags: string[]): CallIdentity {
-  const smuggledSessionId = findSmuggledSession(endpoint, body);
+  const smuggledType = smuggledFormatType(endpoint, body);
+  const smuggledSessionId = smuggledType === undefined ? undefined : cleanLabel(smuggledType, 256);
   const metadata = isObject(body.metadata) ? body.metadata : {};
   // OpenRouter's own order: the body's session_id, else the x-session-id header (../shared/contracts/openrouter.md),
   // so the Langfuse session is the one OpenRouter groups the call under. Up to 256 characters, as there.
@@ -70,7 +74,7 @@ export function identifyCall(endpoint: Endpoint, body: Body, headers: IncomingHt
   const headerTags = (header(headers, 'x-trace-tags') ?? '').split(',');
   const tags = cleanTags([...headerTags, ...defaultTags]);
   const name = cleanLabel(header(headers, 'x-trace-name'), 100) ?? endpoint;
-  return { sessionId, userId, tags, name, smuggledSessionId, sessionHeader, metadata: clientMetadata(metadata) };
+  return { sessionId, userId, tags, name, smuggledFormat: smuggledType !== undefined, smuggledSessionId, sessionHeader, metadata: clientMetadata(metadata) };
 }
 
 const maxMetadataKeys = 50;

@@ -34,8 +34,8 @@ export function llmEndpoints(deps: LlmRouteDeps) {
 async function handleCall(deps: LlmRouteDeps, endpoint: Endpoint, path: string, request: FastifyRequest, reply: FastifyReply) {
   const parsed = readJsonBody(request.body);
   const identity = identifyCall(endpoint, parsed.json, request.headers, deps.config.traces.defaultTags);
-  const smuggled = identity.smuggledSessionId;
-  const body = smuggled ? unsmuggleSession(endpoint, parsed.json, smuggled) : parsed.json;
+  const smuggled = identity.smuggledFormat;
+  const body = smuggled ? unsmuggleSession(endpoint, parsed.json, identity.smuggledSessionId) : parsed.json;
   const ctx = openCall(deps, endpoint, request, reply, identity, body);
 
   try {
