@@ -231,7 +231,8 @@ describe('trace privacy and sampling settings', () => {
     const privateGateway = await startGateway({ OPENROUTER_BASE_URL: upstream.url, TRACE_CONTENT: 'false', ...lf }, { pipeline: true });
     const unsampled = await startGateway({ OPENROUTER_BASE_URL: upstream.url, TRACE_SAMPLE_RATE: '0', ...lf }, { pipeline: true });
     try {
-      const body = { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'my secret question' }], temperature: 0.1 };
+      const body = { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'my secret question' }], temperature: 0.1,
+        prediction: { type: 'content', content: 'my secret draft' } };
       const response = await post(`${privateGateway.url}/v1/chat/completions`, body, { 'x-api-key': privateGateway.key });
       const [trace] = await langfuse.waitForTraces(1, 5000);
       assert.equal(trace?.id, response.headers['x-trace-id']);
@@ -240,16 +241,20 @@ describe('trace privacy and sampling settings', () => {
       assert.equal(g.output, undefined, 'no output rather than an empty-looking answer');
       assert.equal(g.metadata.finish_reason, 'stop');
       assert.ok(!JSON.stringify(trace).includes('my secret question'));
+      assert.ok(!JSON.stringify(trace).includes('my secret draft'), 'a predicted output is content too');
       assert.ok(!JSON.stringify(trace).includes('Hello from fake OpenRouter'));
       assert.equal(g.usageDetails?.total, 19);
       assert.deepEqual(g.costDetails, { total: 0.00042 });
       assert.deepEqual(g.modelParameters, { temperature: 0.1 });
+      await post(`${privateGateway.url}/v1/completions`, { model: 'openai/gpt-4o-mini', prompt: 'my secret prefix', suffix: 'my secret suffix' }, { 'x-api-key': privateGateway.key });
+      const completion = (await langfuse.waitForTraces(2, 5000))[1];
+      assert.ok(!JSON.stringify(completion).includes('my secret'), 'a completion\'s suffix is content too');
 
       const plain = await post(`${unsampled.url}/v1/chat/completions`, body, { 'x-api-key': unsampled.key });
       assert.equal(plain.status, 200);
       assert.equal(plain.headers['x-trace-id'], undefined);
       await new Promise((resolve) => setTimeout(resolve, 500));
-      assert.equal(langfuse.traces().length, 1, 'the unsampled call was not traced');
+      assert.equal(langfuse.traces().length, 2, 'the unsampled call was not traced');
     } finally {
       await privateGateway.close();
       await unsampled.close();

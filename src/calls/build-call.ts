@@ -26,6 +26,8 @@ export interface CallFacts {
 
 /** Body keys that are the input or the call's identity, not model parameters. */
 const notParameters = new Set(['model', 'messages', 'input', 'prompt', 'instructions', 'stream', 'user', 'session_id', 'metadata', 'trace']);
+/** Parameters that carry content (a predicted output, a completion's suffix): left out with TRACE_CONTENT=false. */
+const contentParameters = new Set(['prediction', 'suffix']);
 
 function inputOf(endpoint: Endpoint, body: Record<string, unknown>): unknown {
   if (endpoint === 'chat.completions') return body.tools ? { messages: body.messages, tools: body.tools } : body.messages;
@@ -62,7 +64,10 @@ function withoutContent(output: CallOutput | undefined): CallOutput | undefined 
 export function buildCall(facts: CallFacts): LlmCall {
   const { body, summary, identity } = facts;
   const modelParameters: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(body)) if (!notParameters.has(key) && value !== undefined) modelParameters[key] = value;
+  for (const [key, value] of Object.entries(body)) {
+    if (notParameters.has(key) || value === undefined || (!facts.captureContent && contentParameters.has(key))) continue;
+    modelParameters[key] = value;
+  }
   const requestedModel = typeof body.model === 'string' ? body.model : undefined;
   const { outcome, level, statusMessage } = outcomeOf(facts);
   return {
