@@ -103,14 +103,30 @@ export async function createApp(deps: AppDeps) {
 
   const version = deps.version ?? '0.0.0';
   const startedAt = Date.now();
+  const running = new Set<() => void>();
   for (const prefix of routePrefixes) {
     await app.register(async (scope) => {
       await scope.register(rootRoute(config, version));
       await scope.register(healthRoute(config, startedAt, deps.deliveryState));
       await scope.register(modelsRoute(config, deps.upstream));
-      await scope.register(llmEndpoints({ config, upstream: deps.upstream, recorder: deps.recorder, now }));
+      await scope.register(llmEndpoints({ config, upstream: deps.upstream, recorder: deps.recorder, now, running }));
     }, { prefix });
   }
   if (deps.extraRoutes) await app.register(deps.extraRoutes);
+  app.decorate('endRunningCalls', () => {
+    const count = running.size;
+    for (const end of [...running]) end();
+    return count;
+  });
   return app;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /**
+     * Ends every LLM call still running (a shutdown whose drain ran out): each client gets the OpenAI-shaped
+     * `shutting_down` error (an SSE error event on a stream), each trace the outcome `shutdown`. Returns how many.
+     */
+    endRunningCalls(): number;
+  }
 }

@@ -44,12 +44,16 @@ async function main() {
     if (stopping) return;
     stopping = true;
     logger.info({ signal, drainSeconds: config.shutdownDrainMs / 1000 }, 'shutting down: no new connections, letting running calls finish');
+    let closeTimer: NodeJS.Timeout | undefined;
     const drainTimer = setTimeout(() => {
-      logger.warn('drain timeout reached: closing the remaining connections');
-      app.server.closeAllConnections();
+      const calls = app.endRunningCalls();
+      logger.warn({ calls }, 'drain timeout reached: ending the running calls with a shutting_down error');
+      // A moment for their error events and records to go out, then whatever is still open is closed.
+      closeTimer = setTimeout(() => app.server.closeAllConnections(), 1000);
     }, config.shutdownDrainMs);
     await app.close();
     clearTimeout(drainTimer);
+    clearTimeout(closeTimer);
     await upstream.close();
     await traces.close(config.traces.flushTimeoutMs);
     logger.info('stopped');

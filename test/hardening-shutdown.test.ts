@@ -132,4 +132,41 @@ describe('shutdown under load', () => {
       rmSync(dataDir, { recursive: true, force: true });
     }
   });
+
+  it('ends the calls the drain could not wait for with a shutting_down error, traced as outcome shutdown', { timeout: 30_000 }, async () => {
+    upstream.reset();
+    langfuse.reset();
+    const dataDir = mkdtempSync(join(tmpdir(), 'gw-shutdown-cut-'));
+    const gateway = await startGatewayProcess({ ...env(dataDir), SHUTDOWN_DRAIN_S: '1' });
+    try {
+      // Answers of 5 s, against a 1 s drain: one streamed, one not.
+      const call = (stream: boolean) => post(`${gateway.url}/v1/chat/completions`,
+        { model: 'fake/slow-stream:50:100', stream, messages: [{ role: 'user', content: 'Hi' }] }, { authorization: `Bearer ${KEY}` }, { timeoutMs: 10_000 });
+      const streamed = call(true);
+      const plain = call(false);
+      const deadline = Date.now() + 5000;
+      while (upstream.requests.length < 2 && Date.now() < deadline) await sleep(20);
+      await sleep(300);
+      gateway.child.kill('SIGTERM');
+      const [stream, whole] = await Promise.all([streamed, plain]);
+      assert.equal(await gateway.exited, 0, gateway.output().slice(-2000));
+
+      assert.equal(stream.status, 200);
+      const events = readSse(stream.body);
+      assert.notEqual(events.at(-1)?.data, '[DONE]');
+      assert.equal(JSON.parse(events.at(-1)?.data ?? '{}').error?.code, 'shutting_down', 'the stream ends with one error event');
+      assert.equal(whole.status, 503);
+      assert.equal(JSON.parse(whole.body).error.code, 'shutting_down');
+
+      const traces = new Map(langfuse.traces().map((trace) => [trace.id, trace]));
+      for (const response of [stream, whole]) {
+        const generation = traces.get(String(response.headers['x-trace-id']))?.observations[0];
+        assert.equal(generation?.level, 'ERROR', 'the gateway cut it, not the client');
+        assert.equal(generation?.metadata.outcome, 'shutdown');
+      }
+    } finally {
+      await gateway.stop('SIGKILL');
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
 });

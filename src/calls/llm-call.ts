@@ -12,6 +12,7 @@ export type Outcome =
   | 'timeout'          // no response headers, or silence between chunks, for too long
   | 'connection_lost'  // the upstream connection failed or was reset
   | 'not_configured'   // the gateway has no OpenRouter key: nothing was sent
+  | 'shutdown'         // the gateway shut down (SHUTDOWN_DRAIN_S ran out) before the answer ended
   | 'client_aborted';  // the client went away before the answer ended
 
 export interface Usage {

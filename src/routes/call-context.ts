@@ -23,6 +23,8 @@ export interface LlmRouteDeps {
   upstream: UpstreamClient;
   recorder: CallRecorder;
   now: () => number;
+  /** Calls in flight, each as the function that ends it for a shutdown (see createApp's endRunningCalls). */
+  running?: Set<() => void>;
 }
 
 export type CallContext = ReturnType<typeof openCall>;
@@ -33,7 +35,7 @@ export function openCall(deps: LlmRouteDeps, endpoint: Endpoint, request: Fastif
   const id = newCallId();
   const stream = body.stream === true;
   const traced = config.traces.sampleRate >= 1 || Math.random() < config.traces.sampleRate;
-  const state = { clientGone: false, tooLong: false, headersReceived: false };
+  const state = { clientGone: false, tooLong: false, shuttingDown: false, headersReceived: false };
   const controller = new AbortController();
   const info: NonNullable<FastifyRequest['callInfo']> = {
     model: typeof body.model === 'string' ? body.model : undefined, stream, sessionId: identity.sessionId, traceId: traced ? id : undefined,
@@ -49,6 +51,9 @@ export function openCall(deps: LlmRouteDeps, endpoint: Endpoint, request: Fastif
   };
   reply.raw.on('close', onClose);
   const maxTimer = setTimeout(() => { state.tooLong = true; controller.abort(); }, config.maxStreamMs).unref();
+  // A shutdown whose drain ran out ends the call like a time limit: the client gets an error, the trace says why.
+  const endForShutdown = () => { state.shuttingDown = true; controller.abort(); };
+  deps.running?.add(endForShutdown);
   const agent = cleanLabel(request.headers['user-agent'], 120);
 
   return {
@@ -71,6 +76,7 @@ export function openCall(deps: LlmRouteDeps, endpoint: Endpoint, request: Fastif
     },
     close() {
       clearTimeout(maxTimer);
+      deps.running?.delete(endForShutdown);
       reply.raw.off('close', onClose);
     },
   };

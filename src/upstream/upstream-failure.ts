@@ -13,6 +13,8 @@ export interface UpstreamFailure {
 export interface FailureContext {
   clientGone: boolean;
   tooLong: boolean;
+  /** The gateway ended the call itself: its shutdown drain ran out. */
+  shuttingDown?: boolean;
   headersReceived: boolean;
 }
 
@@ -25,6 +27,7 @@ export function classifyUpstreamFailure(cause: unknown, context: FailureContext,
   const code = (cause as { code?: unknown } | null)?.code;
   const detail = typeof code === 'string' ? code : cause instanceof Error ? cause.name : 'unknown error';
   if (context.clientGone) return { outcome: 'client_aborted', error: errors.upstreamLost('client closed the connection') };
+  if (context.shuttingDown) return { outcome: 'shutdown', error: errors.shuttingDown() };
   if (context.tooLong) return { outcome: 'timeout', error: errors.streamTooLong(limits.maxStreamMs / 1000) };
   if (code === 'UND_ERR_HEADERS_TIMEOUT') return { outcome: 'timeout', error: errors.upstreamTimeout(limits.upstreamTimeoutMs / 1000) };
   if (code === 'UND_ERR_BODY_TIMEOUT') return { outcome: 'timeout', error: errors.upstreamIdle(limits.streamIdleTimeoutMs / 1000) };
