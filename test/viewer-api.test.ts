@@ -128,6 +128,7 @@ describe('trace viewer API', () => {
     const response = await gateway.app.inject({ url: `/api/traces/${record.id}`, headers: headers() });
     assert.equal(response.statusCode, 200);
     assert.equal(response.headers['cache-control'], 'no-store');
+    assert.match(String(response.headers['content-type']), /^application\/json/);
     const { delivery, attempts, lastError, deliveredAt, ...rest } = response.json();
     assert.deepEqual(rest, JSON.parse(JSON.stringify(record)), 'the same record Langfuse gets');
     assert.equal(delivery, 'local');

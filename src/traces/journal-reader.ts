@@ -7,6 +7,8 @@ import type { CallDetail, CallSummary, ListQuery } from './journal-views.ts';
 export interface JournalReader {
   list(query: ListQuery): { items: CallSummary[]; nextBefore?: number };
   get(id: string): CallDetail | undefined;
+  /** One call for the viewer's API, as JSON text (the record and its delivery state). */
+  getJson(id: string): Buffer | undefined;
   close(): void;
 }
 
@@ -14,5 +16,5 @@ export function openJournalReader(dataDir: string): JournalReader {
   // Opening it here also creates the file and schema, before the worker starts.
   const db = openJournalDatabase(dataDir);
   const views = createJournalViews(db);
-  return { list: views.list, get: views.get, close: () => db.close() };
+  return { list: views.list, get: views.get, getJson: views.getJson, close: () => db.close() };
 }

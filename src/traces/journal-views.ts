@@ -86,6 +86,9 @@ const summaryColumns = `seq, id, started_at, endpoint, name, requested_model, mo
 export function createJournalViews(db: DatabaseSync) {
   const getById = db.prepare(`SELECT records.record, delivery, attempts, last_error, delivered_at
     FROM calls JOIN records ON records.seq = calls.seq WHERE calls.id = ?`);
+  // The record as its UTF-8 bytes, never decoded into a string: the viewer's API sends them on as they are.
+  const getBytesById = db.prepare(`SELECT CAST(records.record AS BLOB) AS record, delivery, attempts, last_error, delivered_at
+    FROM calls JOIN records ON records.seq = calls.seq WHERE calls.id = ?`);
 
   return {
     list(query: ListQuery): { items: CallSummary[]; nextBefore?: number } {
@@ -109,6 +112,20 @@ export function createJournalViews(db: DatabaseSync) {
       const items = rows.slice(0, limit).map(toSummary);
       const last = items.at(-1);
       return rows.length > limit && last ? { items, nextBefore: last.seq } : { items };
+    },
+
+    /**
+     * The viewer's answer for one call, as JSON bytes: the stored record with its delivery state spliced in, so
+     * that a large call (a long prompt) is neither decoded, parsed nor serialised again on the request thread.
+     */
+    getJson(id: string): Buffer | undefined {
+      const row = getBytesById.get(id) as Row | undefined;
+      if (!row || !(row.record instanceof Uint8Array)) return undefined;
+      const record = Buffer.from(row.record.buffer, row.record.byteOffset, row.record.byteLength);
+      const close = record.lastIndexOf(0x7d); // the record object's closing brace
+      const delivery = { delivery: String(row.delivery), attempts: Number(row.attempts), lastError: text(row.last_error), deliveredAt: num(row.delivered_at) };
+      // `{"id":…,"delivery":…}`: the record's fields, then the delivery state's (a record is never an empty object).
+      return Buffer.concat([record.subarray(0, close), Buffer.from(`,${JSON.stringify(delivery).slice(1)}`)]);
     },
 
     get(id: string): CallDetail | undefined {

@@ -68,6 +68,8 @@ export interface Journal {
   stats(): JournalStats;
   list(query: ListQuery): { items: CallSummary[]; nextBefore?: number };
   get(id: string): CallDetail | undefined;
+  /** One call for the viewer's API, as JSON text (the record and its delivery state). */
+  getJson(id: string): Buffer | undefined;
   prune(): PruneResult;
   close(): void;
 }
@@ -178,6 +180,7 @@ export function createJournal(options: JournalOptions): Journal {
     stats: () => ({ ...delivery.counts(), total, writeErrors, commits }),
     list: views.list,
     get: views.get,
+    getJson: views.getJson,
     prune,
     close() {
       if (closed) return;

@@ -5,7 +5,7 @@ import { loadViewerAssets } from './viewer-assets.ts';
 import { traceApi } from './trace-api.ts';
 import { viewerPage } from './viewer-page.ts';
 
-export function viewerRoutes(deps: { journal: Pick<Journal, 'list' | 'get'>; deliveryState: () => unknown; assetsDir?: URL }) {
+export function viewerRoutes(deps: { journal: Pick<Journal, 'list' | 'getJson'>; deliveryState: () => unknown; assetsDir?: URL }) {
   const assets = loadViewerAssets(deps.assetsDir);
   return async function routes(app: FastifyInstance) {
     await app.register(viewerPage(assets));
