@@ -156,6 +156,25 @@ describe('trace viewer in a browser', () => {
     assert.equal(await page.locator('#detail-view .not-captured').count(), 2);
   });
 
+  it('shows the start of a very long prompt with a button for the rest, and writes the raw record only when opened', async () => {
+    const base = gateway.traces.journal.get(ids.plain ?? '')?.call;
+    const long = `${'lorem ipsum '.repeat(25_000)}END-OF-PROMPT`;
+    const record = { ...base, id: 'd'.repeat(32), sessionId: undefined, userId: undefined, input: [{ role: 'user', content: long }] };
+    await gateway.traces.record(record as Parameters<ViewerGateway['traces']['record']>[0]);
+    await gateway.traces.settled();
+    await page.goto(`${gateway.url}/ui#/call/${record.id}`);
+    const more = page.locator('#detail-view button.show-all');
+    await more.waitFor();
+    assert.match(await more.innerText(), /Show all 300,013 characters/);
+    const detail = page.locator('#detail-view');
+    assert.doesNotMatch(await detail.innerText(), /END-OF-PROMPT/, 'only the first 100,000 characters at first');
+    assert.equal(await page.locator('#detail-view details.raw pre').innerText(), '', 'the raw record is not written until opened');
+    await more.click();
+    assert.match(await detail.innerText(), /END-OF-PROMPT/);
+    await page.locator('#detail-view details.raw summary').click();
+    assert.match(await page.locator('#detail-view details.raw').innerText(), /"role": "user"/);
+  });
+
   it('filters the list by session', async () => {
     await page.click('#detail-view a.back');
     await rows().first().waitFor();

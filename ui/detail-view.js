@@ -1,5 +1,5 @@
 // One call, in full: the record exactly as the journal keeps it and Langfuse receives it.
-import { el, dash, formatCost, formatDuration, formatNumber, formatTimestamp, prettyJson } from './dom.js';
+import { el, dash, formatCost, formatDuration, formatNumber, formatTimestamp, prettyJson, textBlock } from './dom.js';
 import { deliveryBadge, statusBadge } from './badges.js';
 import { filterLink } from './list-view.js';
 import { messagesNodes, outputNodes, toolDefinitions } from './message-view.js';
@@ -109,8 +109,18 @@ export function renderDetail(container, call, backHash) {
     section('Output', outputNodes(call, captured ? undefined : notCaptured)),
     Object.keys(parameters).length > 0 && section('Model parameters', el('pre', { class: 'json' }, prettyJson(parameters))),
     Object.keys(call.metadata ?? {}).length > 0 && section('Metadata', el('pre', { class: 'json' }, prettyJson(call.metadata))),
-    el('details', { class: 'card raw' }, el('summary', {}, 'Raw record (JSON)'), el('pre', { class: 'json' }, prettyJson(call))),
+    rawRecord(call),
   ].filter(Boolean));
+}
+
+/** The whole record as JSON, written only when opened (for a large call it is megabytes of text). */
+function rawRecord(call) {
+  const pre = el('pre', { class: 'json' });
+  const details = el('details', {
+    class: 'card raw',
+    ontoggle: () => { if (details.open && !pre.firstChild) pre.append(textBlock('span', 'raw-json', prettyJson(call))); },
+  }, el('summary', {}, 'Raw record (JSON)'), pre);
+  return details;
 }
 
 export function renderDetailError(container, message, backHash) {

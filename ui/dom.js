@@ -68,6 +68,23 @@ export function prettyJson(value) {
   return JSON.stringify(value, null, 2) ?? String(value);
 }
 
+/** Text up to this length is shown at once; a longer one (a pasted document) shows its start and a button. */
+export const longTextChars = 100_000;
+
+/**
+ * `el(tag, {class}, text)`, except that a very long text shows its first 100,000 characters and a button for the
+ * rest: laying out megabytes of text would freeze the page (a 20 MB prompt took 9 s).
+ */
+export function textBlock(tag, className, text) {
+  if (text.length <= longTextChars) return el(tag, { class: className }, text);
+  const node = el(tag, { class: className }, text.slice(0, longTextChars));
+  const more = el('button', {
+    type: 'button', class: 'button ghost show-all',
+    onclick: () => { node.textContent = text; more.remove(); },
+  }, `Show all ${text.length.toLocaleString('en-US')} characters`);
+  return el('div', { class: 'long-text' }, node, more);
+}
+
 export function show(node, visible) {
   node.hidden = !visible;
 }

@@ -1,5 +1,5 @@
 // Messages, tool definitions, tool calls and the assistant's output, rendered as text (never as markup).
-import { el, prettyJson } from './dom.js';
+import { el, prettyJson, textBlock } from './dom.js';
 
 const isObject = (value) => typeof value === 'object' && value !== null && !Array.isArray(value);
 const roleClass = (role) => (/^[a-z_]+$/.test(role) ? `role-${role}` : 'role-other');
@@ -7,11 +7,11 @@ const textPartTypes = new Set(['text', 'input_text', 'output_text']);
 const clip = (text, length = 120) => (text.length > length ? `${text.slice(0, length)}…` : text);
 
 function contentNodes(content) {
-  if (typeof content === 'string') return el('div', { class: 'text' }, content);
+  if (typeof content === 'string') return textBlock('div', 'text', content);
   if (content === null || content === undefined) return undefined;
   if (!Array.isArray(content)) return el('pre', { class: 'json' }, prettyJson(content));
   return content.map((part) => {
-    if (isObject(part) && textPartTypes.has(part.type) && typeof part.text === 'string') return el('div', { class: 'text' }, part.text);
+    if (isObject(part) && textPartTypes.has(part.type) && typeof part.text === 'string') return textBlock('div', 'text', part.text);
     if (isObject(part) && part.type === 'image_url') {
       // Shown as text only: the page never loads anything from outside the gateway.
       const url = typeof part.image_url === 'string' ? part.image_url : part.image_url?.url;
@@ -69,7 +69,7 @@ export function outputNodes(call, notCaptured) {
     return el('p', { class: 'muted' }, call.level === 'ERROR' ? 'No output: the call failed (see the message above).' : 'No output.');
   }
   return [
-    out.reasoning && el('div', { class: 'reasoning' }, el('div', { class: 'role' }, 'reasoning'), el('div', { class: 'text' }, out.reasoning)),
+    out.reasoning && el('div', { class: 'reasoning' }, el('div', { class: 'role' }, 'reasoning'), textBlock('div', 'text', out.reasoning)),
     out.content !== undefined && out.content !== null && el('div', { class: 'message role-assistant' },
       el('div', { class: 'role' }, out.role ?? 'assistant'), contentNodes(out.content)),
     hasToolCalls && toolCallList(out.toolCalls),
