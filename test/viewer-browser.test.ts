@@ -172,7 +172,8 @@ describe('trace viewer in a browser', () => {
     await more.click();
     assert.match(await detail.innerText(), /END-OF-PROMPT/);
     await page.locator('#detail-view details.raw summary').click();
-    assert.match(await page.locator('#detail-view details.raw').innerText(), /"role": "user"/);
+    // Written on the toggle event, which comes a moment after the click.
+    await page.locator('#detail-view details.raw pre', { hasText: '"role": "user"' }).waitFor();
   });
 
   it('filters the list by session', async () => {
