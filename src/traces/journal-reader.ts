@@ -7,7 +7,7 @@ import type { CallDetail, CallSummary, ListQuery } from './journal-views.ts';
 export interface JournalReader {
   list(query: ListQuery): { items: CallSummary[]; nextBefore?: number };
   get(id: string): CallDetail | undefined;
-  /** One call for the viewer's API, as JSON text (the record and its delivery state). */
+  /** One call for the viewer's API as JSON bytes: the stored record and its delivery state. */
   getJson(id: string): Buffer | undefined;
   close(): void;
 }

@@ -68,7 +68,7 @@ export interface Journal {
   stats(): JournalStats;
   list(query: ListQuery): { items: CallSummary[]; nextBefore?: number };
   get(id: string): CallDetail | undefined;
-  /** One call for the viewer's API, as JSON text (the record and its delivery state). */
+  /** One call for the viewer's API as JSON bytes: the stored record and its delivery state. */
   getJson(id: string): Buffer | undefined;
   prune(): PruneResult;
   close(): void;
