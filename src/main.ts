@@ -6,6 +6,7 @@ import type { Config } from './config.ts';
 import { createApp } from './app.ts';
 import { createOpenRouterClient, upstreamOptions } from './upstream/openrouter-client.ts';
 import { createTracePipeline, traceSettings } from './traces/create-trace-pipeline.ts';
+import { lockDataDir } from './traces/data-dir-lock.ts';
 import { viewerRoutes } from './viewer/viewer-routes.ts';
 import { startupReport } from './startup-report.ts';
 import { configuredSecrets, loggerOptions } from './logger-options.ts';
@@ -24,6 +25,12 @@ async function main() {
     process.exit(1);
   }
   const logger = pino(loggerOptions(config, configuredSecrets(config)));
+  const lock = lockDataDir(config.dataDir);
+  if (!lock) {
+    process.stderr.write(`DATA_DIR ${config.dataDir} is in use by another gateway process. Give each gateway its own DATA_DIR: `
+      + 'two sharing one would take each other\'s trace spool.\n');
+    process.exit(1);
+  }
 
   const traces = createTracePipeline(traceSettings(config, version, logger));
   const upstream = createOpenRouterClient(upstreamOptions(config));
@@ -56,6 +63,7 @@ async function main() {
     clearTimeout(closeTimer);
     await upstream.close();
     await traces.close(config.traces.flushTimeoutMs);
+    lock.release();
     logger.info('stopped');
     logger.flush?.();
     setImmediate(() => process.exit(0));

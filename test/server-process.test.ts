@@ -44,6 +44,21 @@ describe('the gateway process', () => {
     assert.match(result.stderr, /PORT/);
   });
 
+  it('refuses a second gateway on the same DATA_DIR while the first runs, and starts once it is gone (even SIGKILLed)', async (t) => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'gw-lock-'));
+    t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+    const env = { DATA_DIR: dataDir, API_KEY: 'lock-key-123456' };
+    const first = await startGatewayProcess(env);
+    t.after(() => first.stop('SIGKILL'));
+    const second = spawnSync(process.execPath, [`${root}src/main.ts`], { env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', ...env }, encoding: 'utf8', timeout: 10_000, killSignal: 'SIGKILL' });
+    assert.equal(second.status, 1);
+    assert.match(second.stderr, /DATA_DIR .* is in use by another gateway process/);
+    assert.equal((await get(`${first.url}/health`, { 'x-api-key': env.API_KEY })).status, 200, 'the first one runs on');
+    assert.equal(await first.stop('SIGKILL'), 'SIGKILL');
+    const third = await startGatewayProcess(env);
+    assert.equal(await third.stop('SIGTERM'), 0);
+  });
+
   it('runs from the built output with a single node command', async (t) => {
     if (!existsSync(join(root, 'dist/main.js'))) {
       const build = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { encoding: 'utf8' });
