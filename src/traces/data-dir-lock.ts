@@ -10,16 +10,22 @@ export interface DataDirLock {
   release(): void;
 }
 
-/** Takes the data directory's lock, or returns undefined when another process holds it. */
+const busy = new Set([5, 6]); // SQLITE_BUSY, SQLITE_LOCKED
+
+/**
+ * Takes the data directory's lock, or returns undefined when another process holds it. Where the file system cannot
+ * lock at all, it goes on without (the journal then says whether the directory is usable).
+ */
 export function lockDataDir(dataDir: string): DataDirLock | undefined {
   mkdirSync(dataDir, { recursive: true });
   const db = new DatabaseSync(join(dataDir, 'gateway.lock'), { timeout: 0 });
   try {
     db.exec('PRAGMA locking_mode = EXCLUSIVE');
     db.exec('BEGIN EXCLUSIVE');
-  } catch {
+  } catch (error) {
     db.close();
-    return undefined;
+    const code = (error as { errcode?: number }).errcode ?? 0;
+    return busy.has(code & 0xff) ? undefined : { release() {} };
   }
   return {
     release() {
