@@ -20,6 +20,7 @@ export function lockDataDir(dataDir: string): DataDirLock | undefined {
   mkdirSync(dataDir, { recursive: true });
   const db = new DatabaseSync(join(dataDir, 'gateway.lock'), { timeout: 0 });
   try {
+    db.exec('PRAGMA journal_mode = MEMORY'); // the lock is the point: no journal file beside it
     db.exec('PRAGMA locking_mode = EXCLUSIVE');
     db.exec('BEGIN EXCLUSIVE');
   } catch (error) {
