@@ -84,11 +84,18 @@ const summaryColumns = `seq, id, started_at, endpoint, name, requested_model, mo
   delivery, attempts, last_error`;
 
 export function createJournalViews(db: DatabaseSync) {
-  const getById = db.prepare(`SELECT records.record, delivery, attempts, last_error, delivered_at
+  // The record as its UTF-8 bytes: the viewer's API sends them on as they are, never decoded into a string.
+  const getById = db.prepare(`SELECT CAST(records.record AS BLOB) AS record, delivery, attempts, last_error, delivered_at
     FROM calls JOIN records ON records.seq = calls.seq WHERE calls.id = ?`);
-  // The record as its UTF-8 bytes, never decoded into a string: the viewer's API sends them on as they are.
-  const getBytesById = db.prepare(`SELECT CAST(records.record AS BLOB) AS record, delivery, attempts, last_error, delivered_at
-    FROM calls JOIN records ON records.seq = calls.seq WHERE calls.id = ?`);
+  /** One call's stored record (UTF-8 bytes) and its delivery state. */
+  const findById = (id: string): { record: Buffer; delivery: Omit<CallDetail, 'call'> } | undefined => {
+    const row = getById.get(id) as Row | undefined;
+    if (!row || !(row.record instanceof Uint8Array)) return undefined;
+    return {
+      record: Buffer.from(row.record.buffer, row.record.byteOffset, row.record.byteLength),
+      delivery: { delivery: String(row.delivery) as Delivery, attempts: Number(row.attempts), lastError: text(row.last_error), deliveredAt: num(row.delivered_at) },
+    };
+  };
 
   return {
     list(query: ListQuery): { items: CallSummary[]; nextBefore?: number } {
@@ -119,25 +126,16 @@ export function createJournalViews(db: DatabaseSync) {
      * that a large call (a long prompt) is neither decoded, parsed nor serialised again on the request thread.
      */
     getJson(id: string): Buffer | undefined {
-      const row = getBytesById.get(id) as Row | undefined;
-      if (!row || !(row.record instanceof Uint8Array)) return undefined;
-      const record = Buffer.from(row.record.buffer, row.record.byteOffset, row.record.byteLength);
-      const close = record.lastIndexOf(0x7d); // the record object's closing brace
-      const delivery = { delivery: String(row.delivery), attempts: Number(row.attempts), lastError: text(row.last_error), deliveredAt: num(row.delivered_at) };
+      const found = findById(id);
+      if (!found) return undefined;
+      const close = found.record.lastIndexOf(0x7d); // the record object's closing brace
       // `{"id":…,"delivery":…}`: the record's fields, then the delivery state's (a record is never an empty object).
-      return Buffer.concat([record.subarray(0, close), Buffer.from(`,${JSON.stringify(delivery).slice(1)}`)]);
+      return Buffer.concat([found.record.subarray(0, close), Buffer.from(`,${JSON.stringify(found.delivery).slice(1)}`)]);
     },
 
     get(id: string): CallDetail | undefined {
-      const row = getById.get(id) as Row | undefined;
-      if (!row) return undefined;
-      return {
-        call: JSON.parse(String(row.record)) as LlmCall,
-        delivery: String(row.delivery) as Delivery,
-        attempts: Number(row.attempts),
-        lastError: text(row.last_error),
-        deliveredAt: num(row.delivered_at),
-      };
+      const found = findById(id);
+      return found && { call: JSON.parse(found.record.toString('utf8')) as LlmCall, ...found.delivery };
     },
   };
 }
