@@ -26,8 +26,6 @@ export interface ShipperState {
 export interface ShipperRuntime {
   /** Nothing is sent until a restart (every row refused), or only a probe every few minutes (keys refused). */
   paused: boolean;
-  /** Langfuse answered 401/403: paused until a probe gets through. */
-  keysRefused?: boolean;
   failures: number;
   delivered: number;
   retries: number;

@@ -97,7 +97,6 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
           'Langfuse refused the keys: check LANGFUSE_PUBLIC_KEY/LANGFUSE_SECRET_KEY; the backlog is kept, tried again every few minutes and sent after a restart');
       }
       runtime.paused = true;
-      runtime.keysRefused = true;
       runtime.lastError = { message: outcome.reason, at: now() };
       return unauthorizedRetryMs;
     }
@@ -110,10 +109,10 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
       return Infinity;
     }
     if (runtime.failures > 0) logger.info({ failures: runtime.failures }, 'Langfuse delivery recovered');
-    if (runtime.keysRefused) logger.info({ delivered: outcome.delivered }, 'Langfuse accepted the keys again: shipping resumed');
+    // A pause for every row refused sends nothing more, so a delivery while paused is a refused-keys probe getting through.
+    if (runtime.paused) logger.info({ delivered: outcome.delivered }, 'Langfuse accepted the keys again: shipping resumed');
     runtime.failures = 0;
     runtime.paused = false;
-    runtime.keysRefused = false;
     return 0;
   }
 
