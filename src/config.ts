@@ -55,6 +55,13 @@ const list = (value: string) => value.split(',').map((item) => item.trim()).filt
 
 // Empty strings count as unset, like most dotenv users expect (`API_KEY=` in .env.example).
 const optionalText = z.string().trim().optional().transform((value) => value || undefined);
+/** Sent as a bearer token: a pasted key with a space or an invisible character would fail every upstream call. */
+const bearerKey = optionalText.superRefine((value, context) => {
+  if (value === undefined || /^[\x21-\x7e]+$/.test(value)) return;
+  const at = [...value].findIndex((char) => !/[\x21-\x7e]/.test(char));
+  const code = [...value][at]?.codePointAt(0) ?? 0;
+  context.addIssue({ code: 'custom', message: `expected a key of visible ASCII characters; character ${at + 1} is U+${code.toString(16).toUpperCase().padStart(4, '0')} (pasted with the key?)` });
+});
 /** Sent as an HTTP header value: Latin-1 without control characters, or every upstream call would fail. */
 const headerText = optionalText.refine((value) => value === undefined || !/[^\t\x20-\x7e\x80-\xff]/.test(value),
   'expected plain text that fits an HTTP header (Latin-1, no emoji or other characters beyond it)');
@@ -70,7 +77,7 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_FORMAT: z.enum(['json', 'pretty', 'auto']).default('auto'),
   API_KEY: optionalText,
-  OPENROUTER_API_KEY: optionalText,
+  OPENROUTER_API_KEY: bearerKey,
   OPENROUTER_BASE_URL: url.default('https://openrouter.ai/api/v1'),
   HTTP_REFERER: headerText,
   X_TITLE: headerText,
@@ -104,19 +111,45 @@ export function processEnvironment(): Record<string, string | undefined> {
   return readEnvironment(process.env, process.cwd());
 }
 
-/** Reads `.env` from `cwd` (if present) under the environment: the environment wins. */
+/** Reads `.env` from `cwd` (if present) under the environment: the environment wins, unless it is empty there. */
 export function readEnvironment(env: NodeJS.ProcessEnv, cwd: string): Record<string, string | undefined> {
   const file = join(cwd, '.env');
-  const fromFile = existsSync(file) ? parseEnv(readFileSync(file, 'utf8')) : {};
-  return { ...fromFile, ...env };
+  const merged: Record<string, string | undefined> = existsSync(file) ? parseDotenv(readFileSync(file, 'utf8')) : {};
+  for (const [name, value] of Object.entries(env)) if (value !== undefined && (value.trim() !== '' || !(name in merged))) merged[name] = value;
+  return merged;
 }
 
+/**
+ * A `.env` file as the seed's python-dotenv reads it: node:util's parseEnv, except that in an unquoted value `#`
+ * starts a comment only after whitespace. parseEnv cuts `API_KEY=Str0ng#Pass` to `Str0ng`: a key that would then
+ * fail, and a weak one that would work.
+ */
+export function parseDotenv(text: string): Record<string, string> {
+  const values = parseEnv(text) as Record<string, string>;
+  for (const line of text.split(/\r?\n/)) {
+    const match = /^\s*(?:export\s+)?([\w.-]+)\s*=\s*([^"'`\s].*)$/.exec(line);
+    if (!match) continue;
+    const [, name = '', raw = ''] = match;
+    const value = raw.replace(/\s+#.*$/, '').trim();
+    // Only where parseEnv cut the value short at a `#`; anything else it read is left as it read it.
+    const read = values[name];
+    if (read !== undefined && read !== value && value.startsWith(read) && value[read.length] === '#') values[name] = value;
+  }
+  return values;
+}
+
+/** Values that must never be printed, not even in the error about themselves. */
+const secretNames = new Set(['API_KEY', 'OPENROUTER_API_KEY', 'LANGFUSE_PUBLIC_KEY', 'LANGFUSE_SECRET_KEY']);
+
 export function loadConfig(env: Record<string, string | undefined>, options: { isTerminal?: boolean } = {}): Config {
-  const parsed = schema.safeParse(env);
+  // Empty values count as unset (`.env.example` has `OPENROUTER_API_KEY=`): the default applies.
+  const set = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value.trim() !== ''));
+  const parsed = schema.safeParse(set);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const name = String(issue?.path[0] ?? 'configuration');
-    // The value is echoed to show what was read, but never the credentials of a URL.
+    // The value is echoed to show what was read, but never a key, nor the credentials of a URL.
+    if (secretNames.has(name)) throw new ConfigError(`Invalid ${name} (value not shown): ${issue?.message ?? 'invalid value'}`);
     const shown = (env[name] ?? '').replace(/\/\/[^/@]*@/, '//***@');
     throw new ConfigError(`Invalid ${name}=${JSON.stringify(shown)}: ${issue?.message ?? 'invalid value'}`);
   }

@@ -99,6 +99,49 @@ describe('configuration', () => {
     });
   }
 
+  it('takes empty values as unset: the defaults apply, as .env.example says', () => {
+    const config = loadConfig({ PORT: '', TRACE_SAMPLE_RATE: '', CORS_ORIGINS: ' ', SHUTDOWN_DRAIN_S: '', TRACE_FLUSH_TIMEOUT_S: '',
+      LANGFUSE_HOST: '', OPENROUTER_BASE_URL: '', LOG_LEVEL: '', LOG_FORMAT: '', TRACE_CONTENT: '', HOST: '', DATA_DIR: '',
+      UPSTREAM_TIMEOUT_S: '', MAX_HEADER_KB: '', BODY_LIMIT_MB: '', AUTH_FAILURE_LIMIT: '', TRACE_RETENTION_DAYS: '' });
+    const defaults = loadConfig({});
+    assert.equal(config.port, 8000);
+    assert.equal(config.traces.sampleRate, 1);
+    assert.equal(config.corsOrigins, '*');
+    assert.equal(config.shutdownDrainMs, defaults.shutdownDrainMs);
+    assert.equal(config.traces.flushTimeoutMs, defaults.traces.flushTimeoutMs);
+    assert.deepEqual({ ...config, apiKeys: [] }, { ...defaults, apiKeys: [] });
+  });
+
+  it('stops on an OpenRouter key no HTTP header can carry, naming the character but never the key', () => {
+    for (const key of ['sk-or-v1-abc123\u200b', 'sk-or-v1 abc123', 'sk-or-v1-abc123é']) {
+      assert.throws(() => loadConfig({ OPENROUTER_API_KEY: key }), (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.match(error.message, /^Invalid OPENROUTER_API_KEY \(value not shown\): .*character \d+ is U\+[0-9A-F]{4}/);
+        assert.ok(!error.message.includes('abc123'), error.message);
+        return true;
+      });
+    }
+    assert.equal(loadConfig({ OPENROUTER_API_KEY: '  sk-or-v1-abc123  ' }).openrouter.apiKey, 'sk-or-v1-abc123');
+  });
+
+  it('reads a .env file as the seed did: "#" starts a comment only after whitespace in an unquoted value', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-env-'));
+    try {
+      writeFileSync(join(dir, '.env'), 'API_KEY=Str0ng#Pass-9d8f7e6a\nX_TITLE=My App # the title\nHTTP_REFERER="http://a/#b"\n'
+        + 'LANGFUSE_RELEASE=#1\nOPENROUTER_API_KEY=\nPORT=9100\n');
+      const env = readEnvironment({ PORT: '', OPENROUTER_API_KEY: 'sk-env' }, dir);
+      assert.equal(env.API_KEY, 'Str0ng#Pass-9d8f7e6a');
+      assert.equal(env.X_TITLE, 'My App');
+      assert.equal(env.HTTP_REFERER, 'http://a/#b');
+      assert.equal(env.LANGFUSE_RELEASE, '#1');
+      // An empty environment variable does not hide the file's value; a set one wins over the file's empty one.
+      assert.equal(loadConfig(env).port, 9100);
+      assert.equal(loadConfig(env).openrouter.apiKey, 'sk-env');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('reads .env from the working directory, and the environment wins', () => {
     const dir = mkdtempSync(join(tmpdir(), 'gw-env-'));
     try {
