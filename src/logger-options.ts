@@ -1,20 +1,16 @@
-// The pino options of the gateway's log, and the configured secrets it must never print.
+// The pino options of the gateway's log, which must never print a configured secret (redact.ts).
 import type { LoggerOptions } from 'pino';
 import type { Config } from './config.ts';
-
-/** Every configured secret long enough to search for (a generated key is shown once on purpose). */
-export function configuredSecrets(config: Config): string[] {
-  return [...(config.apiKeyGenerated ? [] : config.apiKeys), config.openrouter.apiKey, config.langfuse?.publicKey, config.langfuse?.secretKey]
-    .filter((value): value is string => typeof value === 'string' && value.length >= 8);
-}
+import { jsonSecrets, redacted, redactText } from './redact.ts';
 
 export function loggerOptions(config: Config, secrets: string[]): LoggerOptions {
+  const inJson = jsonSecrets(secrets);
   return {
     level: config.logLevel,
     // Secrets are never logged on purpose; this is the net under that rule for anything logged by accident.
-    redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'headers.authorization', 'headers["x-api-key"]'], censor: '[redacted]' },
+    redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'headers.authorization', 'headers["x-api-key"]'], censor: redacted },
     hooks: {
-      streamWrite: (line) => secrets.reduce((text, secret) => text.split(secret).join('[redacted]'), line),
+      streamWrite: (line) => redactText(line, inJson),
     },
     ...(config.prettyLogs && { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,reqId' } } }),
   };

@@ -9,7 +9,8 @@ import { createTracePipeline, traceSettings } from './traces/create-trace-pipeli
 import { lockDataDir } from './traces/data-dir-lock.ts';
 import { viewerRoutes } from './viewer/viewer-routes.ts';
 import { startupReport } from './startup-report.ts';
-import { configuredSecrets, loggerOptions } from './logger-options.ts';
+import { loggerOptions } from './logger-options.ts';
+import { configuredSecrets } from './redact.ts';
 
 const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 

@@ -39,6 +39,8 @@ for (const [model, stream] of [
   ['openai/gpt-4o-mini', false], ['openai/gpt-4o-mini', true], ['fake/tool-call', true], ['fake/status:400', false], ['fake/status:401', false],
   ['fake/status:429', false], ['fake/status:500', true], ['fake/status:502', false], ['fake/status:503', false], ['fake/reset', false],
   ['fake/stall-headers', true], ['fake/html-502', false], ['fake/drop:2', true], ['fake/mid-stream-error', true], ['fake/garbage-sse', true],
+  // An upstream error that quotes our request's headers (a debugging proxy at OPENROUTER_BASE_URL), so our key.
+  ['fake/echo-error', false], ['fake/echo-error', true],
 ] as const) {
   mix.push({ what: `${model} ${stream ? 'stream' : ''}`, method: 'POST', path: '/v1/chat/completions', body: chat(model, stream), headers: withKey });
 }

@@ -107,6 +107,33 @@ describe('langfuse exporter', () => {
     assert.equal(invalid.kind === 'rejected' && invalid.status, 400);
   });
 
+  it('keeps the keys and their Basic credentials out of an answer that quotes the request, wherever it is cut', async () => {
+    const publicKey = 'pk-lf-PUBSECRET-1122aa';
+    const secretKey = 'sk-lf-SECSECRET-3344aa';
+    for (const padding of [0, 250, 270, 285]) {
+      const server = createServer((req, res) => {
+        req.resume();
+        req.on('end', () => res.writeHead(400, { 'content-type': 'text/plain' })
+          .end(`${'x'.repeat(padding)} invalid secret key ${secretKey} for ${publicKey}; got authorization: ${req.headers.authorization}`));
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const echoing = createLangfuseExporter({ host: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, publicKey, secretKey, timeoutMs: 2000, logger: silent });
+      try {
+        const result = await echoing.send(toOtlpRequest([call(1)], spanOptions));
+        assert.equal(result.kind, 'rejected');
+        const reason = result.kind === 'rejected' ? result.reason : '';
+        assert.match(reason, /^HTTP 400: x*/);
+        for (const secret of [secretKey, publicKey, Buffer.from(`${publicKey}:${secretKey}`).toString('base64')]) {
+          for (let length = 8; length <= secret.length; length += 1) assert.ok(!reason.includes(secret.slice(0, length)), `${padding}: ${reason}`);
+        }
+      } finally {
+        await echoing.close();
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      }
+    }
+  });
+
   it('asks for a retry when Langfuse cannot be reached', async () => {
     await fake.stop();
     try {

@@ -61,6 +61,7 @@ export function openCall(deps: LlmRouteDeps, endpoint: Endpoint, request: Fastif
     now,
     state,
     signal: controller.signal,
+    withoutKey: deps.upstream.withoutKey,
     failureOf(cause: unknown): UpstreamFailure {
       return classifyUpstreamFailure(cause, state, config);
     },

@@ -92,7 +92,7 @@ async function forwardBody(ctx: CallContext, reply: FastifyReply, body: Readable
     await ctx.finish(failure.outcome === 'client_aborted' ? 499 : status, {}, { outcome: failure.outcome, message: failure.error.message });
     return endEarly(reply, failure.error);
   }
-  const payload = Buffer.concat(chunks);
+  const payload = ctx.withoutKey(Buffer.concat(chunks));
   const summary = summarizeBody(ctx.endpoint, payload.toString('utf8'));
   if (summary.malformed) {
     if (!started) return await failUnreadable(ctx, reply, status, contentType, payload, retryHeaders);

@@ -18,7 +18,7 @@ export function modelsRoute(config: Config, upstream: UpstreamClient) {
       let payload: Buffer;
       try {
         response = await upstream.request({ method: 'GET', path: `/models${query}`, signal: controller.signal });
-        payload = Buffer.from(await response.body.arrayBuffer());
+        payload = upstream.withoutKey(Buffer.from(await response.body.arrayBuffer()));
       } catch (cause) {
         throw classifyUpstreamFailure(cause, { clientGone: controller.signal.aborted, tooLong: false, headersReceived: false }, config).error;
       } finally {

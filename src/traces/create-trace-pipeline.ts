@@ -4,6 +4,7 @@
 import { Worker } from 'node:worker_threads';
 import type { LlmCall } from '../calls/llm-call.ts';
 import type { Config } from '../config.ts';
+import { configuredSecrets, jsonSecrets, redactText } from '../redact.ts';
 import type { Logger } from './logger.ts';
 import { openJournalReader } from './journal-reader.ts';
 import type { JournalReader } from './journal-reader.ts';
@@ -22,6 +23,8 @@ export type TracePipelineSettings = Omit<TraceBackendSettings, 'now'> & {
   workerNiceness?: number;
   /** How long records gather before they are posted to the worker together. */
   postDelayMs?: number;
+  /** Never written to a record: replaced wherever they occur (an upstream error quoting our request, a prompt). */
+  secrets?: string[];
 };
 
 export interface TracePipeline {
@@ -39,7 +42,10 @@ export interface TracePipeline {
 /** The pipeline's settings as the configuration sets them. */
 export function traceSettings(config: Config, serviceVersion: string, logger: Logger): TracePipelineSettings {
   const { retentionDays, maxJournalBytes, environment, release } = config.traces;
-  return { dataDir: config.dataDir, retentionDays, maxBytes: maxJournalBytes, langfuse: config.langfuse, environment, release, serviceVersion, logger };
+  return {
+    dataDir: config.dataDir, retentionDays, maxBytes: maxJournalBytes, langfuse: config.langfuse, environment, release, serviceVersion, logger,
+    secrets: configuredSecrets(config, { generated: true }),
+  };
 }
 
 /** The trace worker's V8 semi-space (its young generation is three of these). */
@@ -47,7 +53,8 @@ const workerSemiSpaceMb = 8;
 const workerUrl = new URL(import.meta.url.endsWith('.ts') ? './trace-worker.ts' : './trace-worker.js', import.meta.url);
 
 export function createTracePipeline(settings: TracePipelineSettings): TracePipeline {
-  const { logger, maxInFlight = 10_000, workerNiceness = 19, postDelayMs = 50, ...rest } = settings;
+  const { logger, maxInFlight = 10_000, workerNiceness = 19, postDelayMs = 50, secrets = [], ...rest } = settings;
+  const secretsInJson = jsonSecrets(secrets);
   const journal = openJournalReader(settings.dataDir);
   const spool = createSpool(settings.dataDir);
   let outbox: string[] = [];
@@ -139,7 +146,7 @@ export function createTracePipeline(settings: TracePipelineSettings): TracePipel
   return {
     journal,
     async record(call) {
-      const json = JSON.stringify(call);
+      const json = redactText(JSON.stringify(call), secretsInJson);
       let written = false;
       try {
         const rotated = spool.write(json);

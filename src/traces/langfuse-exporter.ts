@@ -50,10 +50,12 @@ export function createLangfuseExporter(options: LangfuseExporterOptions): Langfu
     bodyTimeout: options.timeoutMs,
   });
   const gzipAbove = options.gzipAboveBytes ?? 64 * 1024;
-  const secrets = [options.secretKey, options.publicKey].filter((key) => key.length > 0);
+  const credentials = Buffer.from(`${options.publicKey}:${options.secretKey}`).toString('base64');
+  // The keys, and the Basic credentials they make: an answer (or a proxy's) may quote the request's headers.
+  const secrets = [credentials, options.secretKey, options.publicKey].filter((key) => key.length > 0);
   const baseHeaders = {
     'content-type': 'application/json',
-    authorization: `Basic ${Buffer.from(`${options.publicKey}:${options.secretKey}`).toString('base64')}`,
+    authorization: `Basic ${credentials}`,
     'x-langfuse-sdk-name': langfuseSdkName,
     'x-langfuse-sdk-version': langfuseSdkVersion,
     'x-langfuse-ingestion-version': '4',
@@ -61,9 +63,10 @@ export function createLangfuseExporter(options: LangfuseExporterOptions): Langfu
 
   // Error texts come from the network or from Langfuse; keep them short and free of our keys.
   function scrub(text: string): string {
-    let clean = text.replace(/\s+/g, ' ').trim().slice(0, 300);
+    // Replaced before the cut, so that no key survives as a prefix cut in the middle.
+    let clean = text.replace(/\s+/g, ' ').trim();
     for (const secret of secrets) clean = clean.split(secret).join('***');
-    return clean;
+    return clean.slice(0, 300);
   }
 
   return {

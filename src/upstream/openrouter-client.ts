@@ -3,6 +3,7 @@
 import { Pool } from './undici-pool.ts';
 import type { Dispatcher } from 'undici';
 import type { Config } from '../config.ts';
+import { jsonSecrets, redactBytes } from '../redact.ts';
 
 export interface UpstreamOptions {
   baseUrl: string;
@@ -32,6 +33,11 @@ export type UpstreamResponse = Dispatcher.ResponseData;
 export interface UpstreamClient {
   readonly configured: boolean;
   request(request: UpstreamRequest): Promise<UpstreamResponse>;
+  /**
+   * A whole answer as a client may see it: our key replaced wherever it is quoted (an error from a proxy at the
+   * base URL that echoes the request's headers); the same bytes when it is not.
+   */
+  withoutKey(answer: Buffer): Buffer;
   close(): Promise<void>;
 }
 
@@ -52,6 +58,7 @@ export function createOpenRouterClient(options: UpstreamOptions): UpstreamClient
     bodyTimeout: options.bodyTimeoutMs,
   });
 
+  const keyAsQuoted = options.apiKey ? jsonSecrets([options.apiKey]) : [];
   const fixedHeaders: Record<string, string> = { 'content-type': 'application/json', 'accept-encoding': 'identity' };
   if (options.apiKey) fixedHeaders.authorization = `Bearer ${options.apiKey}`;
   if (options.httpReferer) fixedHeaders['http-referer'] = options.httpReferer;
@@ -72,6 +79,7 @@ export function createOpenRouterClient(options: UpstreamOptions): UpstreamClient
         signal: request.signal,
       });
     },
+    withoutKey: (answer) => redactBytes(answer, keyAsQuoted),
     close: () => pool.close(),
   };
 }

@@ -279,6 +279,10 @@ function failBeforeAnswer(ex: Exchange, scenario: Scenario | undefined): boolean
     case 'status':
       sendStatusError(ex, statusParam(scenario));
       return true;
+    case 'echo-error':
+      // What a debugging proxy in front of OpenRouter may answer: an error that quotes the request's headers.
+      sendJson(ex, 400, { error: { code: 400, message: `Bad request; you sent ${JSON.stringify(ex.request.headers)}` } });
+      return true;
     case 'availability':
       sendJson(ex, 503, {
         error: {

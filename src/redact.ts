@@ -1,0 +1,37 @@
+// The configured secrets, and the net that keeps them out of what the gateway writes: logs (logger-options.ts),
+// call records (so traces, the journal and the viewer) and the upstream answers it passes on.
+import type { Config } from './config.ts';
+
+export const redacted = '[redacted]';
+
+/**
+ * Every configured secret long enough to search for: our API keys, the OpenRouter key, the Langfuse keys and the
+ * Basic credentials they make. `generated`: also a key made for this run (the log shows it once on purpose).
+ */
+export function configuredSecrets(config: Config, options: { generated?: boolean } = {}): string[] {
+  const { publicKey, secretKey } = config.langfuse ?? {};
+  return [
+    ...(config.apiKeyGenerated && !options.generated ? [] : config.apiKeys),
+    config.openrouter.apiKey,
+    publicKey && secretKey ? Buffer.from(`${publicKey}:${secretKey}`).toString('base64') : undefined,
+    publicKey,
+    secretKey,
+  ].filter((value): value is string => typeof value === 'string' && value.length >= 8);
+}
+
+/** The secrets as they appear in JSON text too (a quote or a backslash in a key is escaped there). */
+export function jsonSecrets(secrets: readonly string[]): string[] {
+  return [...new Set(secrets.flatMap((secret) => [secret, JSON.stringify(secret).slice(1, -1)]))];
+}
+
+/** `text` with every occurrence of each secret replaced; one search per secret when none occurs. */
+export function redactText(text: string, secrets: readonly string[]): string {
+  let clean = text;
+  for (const secret of secrets) if (clean.includes(secret)) clean = clean.replaceAll(secret, redacted);
+  return clean;
+}
+
+/** The same for bytes: the same buffer when no secret occurs in it. */
+export function redactBytes(bytes: Buffer, secrets: readonly string[]): Buffer {
+  return secrets.some((secret) => bytes.includes(secret)) ? Buffer.from(redactText(bytes.toString('utf8'), secrets)) : bytes;
+}
