@@ -48,6 +48,16 @@ describe('endpoints', () => {
     assert.deepEqual(JSON.parse(viaGateway.body), await direct.json());
   });
 
+  it('passes the model list\'s query on to OpenRouter, but not a parameter carrying our key', async () => {
+    await get(`${gateway.url}/v1/models?supported_parameters=tools&category=programming`, auth);
+    assert.equal(upstream.requests.at(-1)?.path, '/api/v1/models?supported_parameters=tools&category=programming');
+    const answer = await get(`${gateway.url}/v1/models?api_key=${encodeURIComponent(gateway.key)}&category=programming`, auth);
+    assert.equal(answer.status, 200);
+    assert.equal(upstream.requests.at(-1)?.path, '/api/v1/models?category=programming');
+    await get(`${gateway.url}/v1/models?key=Bearer%20${encodeURIComponent(gateway.key)}`, auth);
+    assert.equal(upstream.requests.at(-1)?.path, '/api/v1/models');
+  });
+
   it('turns an HTML error page from the model list into an OpenAI-shaped error with the same status', async () => {
     const response = await get(`${gateway.url}/v1/models?scenario=html-502`, auth);
     assert.equal(response.status, 502);

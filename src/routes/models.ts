@@ -10,7 +10,7 @@ export function modelsRoute(config: Config, upstream: UpstreamClient) {
   return async function routes(app: FastifyInstance) {
     app.get('/models', async (request, reply) => {
       if (!upstream.configured) throw errors.missingUpstreamKey();
-      const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
+      const query = request.url.includes('?') ? withoutKeys(request.url.slice(request.url.indexOf('?') + 1), config.apiKeys) : '';
       const controller = new AbortController();
       const onClose = () => controller.abort();
       reply.raw.once('close', onClose);
@@ -30,6 +30,17 @@ export function modelsRoute(config: Config, upstream: UpstreamClient) {
       return reply.code(response.statusCode).headers(forwardableHeaders(response.headers)).send(payload);
     });
   };
+}
+
+/**
+ * The client's query string for OpenRouter (its filters), without a parameter that carries one of our keys (a
+ * key put in the URL by mistake, next to a valid one in a header, must not travel on).
+ */
+function withoutKeys(query: string, keys: readonly string[]): string {
+  const params = new URLSearchParams(query);
+  const kept = [...params].filter(([, value]) => !keys.some((key) => value.includes(key)));
+  if (kept.length === [...params].length) return query ? `?${query}` : '';
+  return kept.length > 0 ? `?${new URLSearchParams(kept).toString()}` : '';
 }
 
 function isJson(payload: Buffer): boolean {
