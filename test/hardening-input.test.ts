@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { cleanLabel, cleanTags } from '../src/calls/clean-label.ts';
+import { headerText } from '../src/calls/call-identity.ts';
 import { startFakeOpenRouter } from './fakes/fake-openrouter.ts';
 import type { FakeOpenRouter } from './fakes/fake-openrouter.ts';
 import { startFakeLangfuse } from './fakes/fake-langfuse.ts';
@@ -143,6 +144,29 @@ describe('bad input', () => {
       if (answer.status === 400) assert.equal((JSON.parse(answer.body) as { error: { code: string } }).error.code, 'malformed_request');
       assertCallClean(/\r\nx-trace-id: ([0-9a-f]{32})/i.exec(answer.head)?.[1]);
     }), { seed, numRuns: 250 });
+  });
+
+  it('reads UTF-8 in session, user, tags, name and user agent as the client wrote it, and forwards the session bytes unchanged', async () => {
+    const utf8 = (text: string) => Buffer.from(text, 'utf8');
+    const answer = await rawRequest(gateway.url, rawHttpRequest('POST', '/v1/chat/completions', [
+      ['authorization', `Bearer ${KEY}`], ['content-type', 'application/json'],
+      ['x-session-id', utf8('séance-€-日本')], ['x-user-id', utf8('José')], ['x-trace-tags', utf8('café,naïve')],
+      ['x-trace-name', utf8('Résumé ✓')], ['user-agent', utf8('Agent/1 (Ünïcode)')],
+    ], '{"model":"openai/gpt-4o-mini","messages":[]}'));
+    assert.equal(answer.status, 200, answer.body);
+    const id = /\r\nx-trace-id: ([0-9a-f]{32})/i.exec(answer.head)?.[1];
+    await until(() => callOf(id) !== undefined);
+    const call = callOf(id);
+    assert.equal(call?.sessionId, 'séance-€-日本');
+    assert.equal(call?.userId, 'José');
+    assert.equal(call?.name, 'Résumé ✓');
+    assert.deepEqual(call?.tags.slice(0, 2), ['café', 'naïve']);
+    assert.equal(call?.metadata.client, 'Agent/1 (Ünïcode)');
+    const forwarded = upstream.requests.at(-1)?.headers['x-session-id'];
+    assert.deepEqual(Buffer.from(String(forwarded), 'latin1'), utf8('séance-€-日本'), 'OpenRouter gets the bytes the client sent');
+    // Bytes that are not UTF-8 are read as Latin-1, as Node reads them.
+    assert.equal(headerText(Buffer.from('größe', 'latin1').toString('latin1')), 'größe');
+    assert.equal(headerText('plain'), 'plain');
   });
 
   it('never answers 5xx to odd methods and paths', async () => {

@@ -19,7 +19,10 @@ export interface CallIdentity {
   smuggledFormat: boolean;
   /** That type as a session id, cleaned (undefined when nothing is left, e.g. n8n's empty expression). */
   smuggledSessionId?: string;
-  /** The client's `x-session-id` header, cleaned: forwarded to OpenRouter, which reads it too. */
+  /**
+   * The client's `x-session-id` header, cleaned, as it goes on the wire (UTF-8 bytes, one per character, which is how
+   * an HTTP client writes a string): forwarded to OpenRouter, which reads it too.
+   */
   sessionHeader?: string;
 }
 
@@ -27,8 +30,21 @@ type Body = Record<string, unknown>;
 
 const header = (headers: IncomingHttpHeaders, name: string) => {
   const value = headers[name];
-  return Array.isArray(value) ? value[0] : value;
+  return headerText(Array.isArray(value) ? value[0] : value);
 };
+
+/**
+ * A header value as the client wrote it. Node reads header bytes as Latin-1, one character per byte; clients send
+ * UTF-8 (`séance` arrives as `sÃ©ance`). Bytes that form valid UTF-8 are read as UTF-8, anything else as Latin-1.
+ */
+export function headerText(value: string | undefined): string | undefined {
+  if (value === undefined || !/[\x80-\xff]/.test(value)) return value;
+  const utf8 = Buffer.from(value, 'latin1').toString('utf8');
+  return utf8.includes('\uFFFD') ? value : utf8;
+}
+
+/** Text as HTTP header bytes: UTF-8, one character per byte (what undici writes as it is). */
+const onTheWire = (text: string | undefined) => (text === undefined || /^[\x00-\x7f]*$/.test(text) ? text : Buffer.from(text, 'utf8').toString('latin1'));
 
 
 /** The type where a response format belongs (`text.format` on /responses), when it is not a real one. */
@@ -74,7 +90,10 @@ export function identifyCall(endpoint: Endpoint, body: Body, headers: IncomingHt
   const headerTags = (header(headers, 'x-trace-tags') ?? '').split(',');
   const tags = cleanTags([...headerTags, ...defaultTags]);
   const name = cleanLabel(header(headers, 'x-trace-name'), 100) ?? endpoint;
-  return { sessionId, userId, tags, name, smuggledFormat: smuggledType !== undefined, smuggledSessionId, sessionHeader, metadata: clientMetadata(metadata) };
+  return {
+    sessionId, userId, tags, name, smuggledFormat: smuggledType !== undefined, smuggledSessionId, sessionHeader: onTheWire(sessionHeader),
+    metadata: clientMetadata(metadata),
+  };
 }
 
 const maxMetadataKeys = 50;

@@ -3,6 +3,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.ts';
 import type { Endpoint, LlmCall } from '../calls/llm-call.ts';
+import { headerText } from '../calls/call-identity.ts';
 import type { CallIdentity } from '../calls/call-identity.ts';
 import { buildCall } from '../calls/build-call.ts';
 import { newCallId } from '../calls/call-id.ts';
@@ -54,7 +55,7 @@ export function openCall(deps: LlmRouteDeps, endpoint: Endpoint, request: Fastif
   // A shutdown whose drain ran out ends the call like a time limit: the client gets an error, the trace says why.
   const endForShutdown = () => { state.shuttingDown = true; controller.abort(); };
   deps.running?.add(endForShutdown);
-  const agent = cleanLabel(request.headers['user-agent'], 120);
+  const agent = cleanLabel(headerText(request.headers['user-agent']), 120);
 
   return {
     endpoint,
