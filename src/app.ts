@@ -1,12 +1,13 @@
 // createApp: the HTTP surface in lifecycle order (parsers -> cors -> auth -> routes), one error path.
 // Fastify's lifecycle: https://fastify.dev/docs/latest/Reference/Lifecycle/
 import Fastify, { LogController } from 'fastify';
-import type { FastifyBaseLogger, FastifyServerOptions } from 'fastify';
+import type { FastifyBaseLogger, FastifyReply, FastifyServerOptions } from 'fastify';
 import cors from '@fastify/cors';
 import type { Config } from './config.ts';
 import { errors, ProxyError } from './errors.ts';
 import { createAuthHook } from './http/auth.ts';
 import { createClientErrorHandler } from './http/client-error.ts';
+import { cleanLabel } from './calls/clean-label.ts';
 import './http/request-info.ts';
 import type { UpstreamClient } from './upstream/openrouter-client.ts';
 import { llmEndpoints } from './routes/llm-endpoints.ts';
@@ -38,8 +39,14 @@ export async function createApp(deps: AppDeps) {
   const app = Fastify({
     ...(isLogger ? { loggerInstance: deps.logger as FastifyBaseLogger } : { logger: (deps.logger as FastifyServerOptions['logger']) ?? false }),
     bodyLimit: config.bodyLimitBytes,
-    http: { maxHeaderSize: config.maxHeaderBytes },
+    // Without a Host header Node answers 400 with no body; the hook below answers it OpenAI-shaped instead.
+    http: { maxHeaderSize: config.maxHeaderBytes, requireHostHeader: false },
     clientErrorHandler: createClientErrorHandler(config.maxHeaderBytes),
+    // A path Fastify cannot decode (bad percent-encoding): our error, not Fastify's own body.
+    frameworkErrors: (error, request, reply) => {
+      const failure = error.code === 'FST_ERR_BAD_URL' ? errors.badUrl(cleanLabel(request.url, 200) ?? '') : errors.malformedRequest();
+      void (reply as FastifyReply).code(failure.status).send(failure.toJSON());
+    },
     // One log line per request, written by our onResponse hook below (with model, session, trace id).
     logController: new LogController({ disableRequestLogging: true }),
     // While draining, requests on connections that are still open get our OpenAI-shaped 503 (hook below),
@@ -52,13 +59,19 @@ export async function createApp(deps: AppDeps) {
   // Bodies stay raw bytes: the LLM routes forward them untouched and parse them once themselves.
   // Any content type is accepted, because curl -d without a header sends form-encoded JSON.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  // A compressed body is refused with 415 (RFC 9110) rather than read as broken JSON.
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => {
+    const encoding = request.headers['content-encoding']?.trim().toLowerCase();
+    if (encoding && encoding !== 'identity') done(errors.unsupportedEncoding(cleanLabel(encoding, 40) ?? ''), undefined);
+    else done(null, body);
+  });
 
   let closing = false;
   app.addHook('preClose', async () => { closing = true; });
   // Callback style: no promise per request on the hot path.
-  app.addHook('onRequest', (_request, _reply, done) => {
+  app.addHook('onRequest', (request, _reply, done) => {
     if (closing) done(errors.shuttingDown());
+    else if (request.headers.host === undefined && request.raw.httpVersionMajor === 1 && request.raw.httpVersionMinor >= 1) done(errors.missingHost());
     else done();
   });
 
@@ -66,6 +79,8 @@ export async function createApp(deps: AppDeps) {
     origin: config.corsOrigins === '*' ? '*' : config.corsOrigins,
     exposedHeaders: ['x-trace-id', 'x-generation-id', 'retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset'],
     maxAge: 600,
+    // An OPTIONS request that is not a full preflight gets the same 204 instead of the plugin's text/plain 400.
+    strictPreflight: false,
   });
 
   app.addHook('onRequest', createAuthHook({

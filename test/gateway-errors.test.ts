@@ -8,6 +8,7 @@ import { startGateway } from './support/gateway.ts';
 import type { TestGateway } from './support/gateway.ts';
 import { post } from './support/http.ts';
 import { closedPort, until } from './support/wait.ts';
+import { rawHttpRequest, rawRequest } from './support/raw-http.ts';
 
 const chat = (model: string, extra: Record<string, unknown> = {}) => ({ model, messages: [{ role: 'user', content: 'Hi' }], ...extra });
 
@@ -163,6 +164,40 @@ describe('errors', () => {
     const response = await post(`${gateway.url}/v1/nope`, {}, auth);
     assert.equal(response.status, 404);
     assertOpenAIError(response.body, 'not_found');
+  });
+
+  it('answers OpenAI-shaped errors for requests Fastify or Node would have refused with their own bodies', async () => {
+    const key: [string, string] = ['authorization', `Bearer ${gateway.key}`];
+    const badUrl = await rawRequest(gateway.url, rawHttpRequest('GET', '/v1/chat%ZZ/completions', [key]));
+    assert.equal(badUrl.status, 400);
+    assertOpenAIError(badUrl.body, 'invalid_url');
+    // No Host header: Node's own answer is a 400 with no body.
+    const noHost = await rawRequest(gateway.url, Buffer.from(`GET /health HTTP/1.1\r\nauthorization: Bearer ${gateway.key}\r\nconnection: close\r\n\r\n`));
+    assert.equal(noHost.status, 400);
+    assertOpenAIError(noHost.body, 'malformed_request');
+    // HTTP/1.0 has no Host requirement.
+    const http10 = await rawRequest(gateway.url, Buffer.from(`GET /health HTTP/1.0\r\nauthorization: Bearer ${gateway.key}\r\n\r\n`));
+    assert.equal(http10.status, 200);
+    // OPTIONS that is not a full CORS preflight: @fastify/cors answered a text/plain 400.
+    for (const headers of [[key], [['access-control-request-method', 'GET']]] as Array<Array<[string, string]>>) {
+      const options = await rawRequest(gateway.url, rawHttpRequest('OPTIONS', '/v1/models', headers));
+      assert.ok(options.status < 300 || /application\/json/.test(options.head), `${options.status} ${options.head}`);
+    }
+  });
+
+  it('answers 415 for a compressed request body, without its bytes in the message', async () => {
+    const { gzipSync } = await import('node:zlib');
+    const body = gzipSync(JSON.stringify(chat('openai/gpt-4o-mini')));
+    for (const encoding of ['gzip', 'br', 'deflate']) {
+      const answer = await rawRequest(gateway.url, rawHttpRequest('POST', '/v1/chat/completions', [
+        ['authorization', `Bearer ${gateway.key}`], ['content-type', 'application/json'], ['content-encoding', encoding]], body));
+      assert.equal(answer.status, 415, encoding);
+      assertOpenAIError(answer.body, 'unsupported_content_encoding');
+      assert.match(JSON.parse(answer.body).error.message, new RegExp(`"${encoding}"`));
+    }
+    const identity = await rawRequest(gateway.url, rawHttpRequest('POST', '/v1/chat/completions', [
+      ['authorization', `Bearer ${gateway.key}`], ['content-type', 'application/json'], ['content-encoding', 'identity']], JSON.stringify(chat('openai/gpt-4o-mini'))));
+    assert.equal(identity.status, 200);
   });
 
   it('answers 502 when the upstream is unreachable', async () => {
