@@ -61,7 +61,7 @@ export async function runLongRun(options: {
 
   const drain = await waitForDrain(gateway.port, apiKey, Math.max(120_000, options.requests));
   const traceIds = [...warm.traceIds, ...main.traceIds];
-  const counts = await langfuse.ask<LangfuseCounts>({ type: 'counts' });
+  const counts = await langfuse.ask<LangfuseCounts>({ type: 'counts' }, 120_000);
   const { missing } = await langfuse.ask<{ missing: number }>({ type: 'missing', traceIds }, 120_000);
   const ok = warm.ok + main.ok;
   const failed = warm.failed + main.failed;

@@ -111,7 +111,7 @@ export function toMarkdown(results: BenchResults): string {
       + `${n(long.rssEndMB, 1)} MB at the end; median of the first 10 s ${n(long.rssFirstWindowMB, 1)} MB, of the last 10 s ${n(long.rssLastWindowMB, 1)} MB `
       + `(${n(long.rssGrowthPercent, 1)} %), peak ${n(long.peakRssMB, 1)} MB; every 5 s: ${long.rssTimelineMB.join(', ')} MB. `
       + `Backlog empty ${n(long.drainMs / 1000, 1)} s after the last call (left: ${long.backlogLeft}). Fake Langfuse: ${long.langfuse.traces} distinct traces, `
-      + `${long.langfuse.spans} spans in ${long.langfuse.accepted} requests (${long.langfuse.validated} strictly validated, ${long.langfuse.rejected} refused), ${long.langfuse.missing} trace ids missing.`, '');
+      + `${long.langfuse.spans} spans in ${long.langfuse.accepted} requests (${long.langfuse.validated} strictly validated, ${long.langfuse.rejected} refused or invalid), ${long.langfuse.missing} trace ids missing.`, '');
   }
   lines.push('## Targets', '', row(['target', 'measured', 'limit', 'result']), row(['---', '---', '---', '---']));
   for (const check of results.checks) lines.push(row([check.target, check.measured, check.limit, check.pass ? 'PASS' : '**FAIL**']));
