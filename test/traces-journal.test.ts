@@ -100,7 +100,7 @@ describe('journal', () => {
 
   it('keeps written spans in memory for the shipper within a byte budget (32 MB), reading the rest back', async () => {
     const journal = open();
-    const span = 'y'.repeat(5 * 1024 * 1024);
+    const span = Buffer.alloc(5 * 1024 * 1024, 'y');
     await Promise.all(Array.from({ length: 8 }, () => journal.append(call(), { span })));
     const rows = journal.pending(500);
     assert.equal(rows.length, 8);

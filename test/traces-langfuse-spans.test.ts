@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { LANGFUSE_SDK_VERSION } from '@langfuse/core';
 import type { LlmCall } from '../src/calls/llm-call.ts';
-import { otlpEnvelopeJson, otlpSpanJson, toOtlpRequest, toOtlpSpan } from '../src/traces/langfuse-spans.ts';
+import { otlpEnvelopeBytes, otlpSpanJson, toOtlpRequest, toOtlpSpan } from '../src/traces/langfuse-spans.ts';
 import type { OtlpSpan } from '../src/traces/langfuse-spans.ts';
 import type { OtlpAnyValue } from '../src/traces/otlp-values.ts';
 import { unixNanos } from '../src/traces/otlp-values.ts';
@@ -283,8 +283,10 @@ describe('toOtlpSpan', () => {
       assert.equal(otlpSpanJson(each, options), JSON.stringify(toOtlpSpan(each, options)));
     }
     const calls = [call(), odd];
-    assert.equal(otlpEnvelopeJson(calls.map((each) => otlpSpanJson(each, options)), options), JSON.stringify(toOtlpRequest(calls, options)));
-    assert.equal(otlpEnvelopeJson([], options), JSON.stringify(toOtlpRequest([], options)));
+    const bytes = (spans: LlmCall[]) => otlpEnvelopeBytes(spans.map((each) => Buffer.from(otlpSpanJson(each, options))), options).toString('utf8');
+    assert.equal(bytes(calls), JSON.stringify(toOtlpRequest(calls, options)));
+    assert.equal(bytes([odd]), JSON.stringify(toOtlpRequest([odd], options)));
+    assert.equal(bytes([]), JSON.stringify(toOtlpRequest([], options)));
   });
 });
 

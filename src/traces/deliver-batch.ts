@@ -3,7 +3,7 @@
 // marked rejected (kept, retried after a restart), the rest are delivered.
 import type { Journal, PendingRow } from './journal.ts';
 import type { ExportResult, LangfuseExporter } from './langfuse-exporter.ts';
-import { otlpEnvelopeJson, otlpSpanJson } from './langfuse-spans.ts';
+import { otlpEnvelopeBytes, otlpSpanJson } from './langfuse-spans.ts';
 import type { SpanOptions } from './langfuse-spans.ts';
 
 export type BatchOutcome =
@@ -21,8 +21,8 @@ export interface DeliverBatchDeps {
 
 interface Item {
   seq: number;
-  /** The span as OTLP/JSON text, written once per batch attempt (a bisected half reuses it). */
-  span: string;
+  /** The span as OTLP/JSON bytes, written once per batch attempt (a bisected half reuses it). */
+  span: Buffer;
 }
 
 export function createBatchDelivery(deps: DeliverBatchDeps) {
@@ -33,7 +33,7 @@ export function createBatchDelivery(deps: DeliverBatchDeps) {
     let rejected = 0;
     for (const row of rows) {
       try {
-        const span = row.span ?? (row.call && otlpSpanJson(row.call, spanOptions));
+        const span = row.span ?? (row.call && Buffer.from(otlpSpanJson(row.call, spanOptions)));
         if (span === undefined) throw new Error('no record');
         items.push({ seq: row.seq, span });
       } catch (error) {
@@ -48,7 +48,7 @@ export function createBatchDelivery(deps: DeliverBatchDeps) {
     async function send(part: Item[]): Promise<Exclude<ExportResult, { kind: 'rejected' }> | { kind: 'unauthorized'; status: number; reason: string }> {
       if (part.length === 0) return { kind: 'ok' };
       const seqs = part.map((item) => item.seq);
-      const result = await exporter.send(otlpEnvelopeJson(part.map((item) => item.span), spanOptions), { signal });
+      const result = await exporter.send(otlpEnvelopeBytes(part.map((item) => item.span), spanOptions), { signal });
       if (result.kind === 'ok') {
         journal.markDelivered(seqs);
         delivered += part.length;

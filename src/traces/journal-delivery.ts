@@ -7,9 +7,9 @@ export interface PendingRow {
   seq: number;
   /** The record (read back from the journal, or kept as it came when no span was written for it). */
   call?: LlmCall;
-  /** The span already written from the record when it was journaled (rows of this process): the call
-   *  object itself need not stay in memory until delivery. */
-  span?: string;
+  /** The span already written from the record when it was journaled (rows of this process), as UTF-8 bytes:
+   *  the call object itself need not stay in memory until delivery. */
+  span?: Buffer;
   /** Size of the stored JSON record, for sizing batches. */
   bytes: number;
 }

@@ -51,8 +51,8 @@ export interface AppendOptions {
   json?: string;
   /** Replaying the spool after a restart: a call the journal already has is left as it is. */
   ifAbsent?: boolean;
-  /** The call's span, already written: kept for the shipper instead of the call object. */
-  span?: string;
+  /** The call's span, already written (UTF-8 bytes): kept for the shipper instead of the call object. */
+  span?: Buffer;
 }
 
 export interface Journal {
@@ -78,8 +78,13 @@ export interface Journal {
 const recentCacheSize = 5_000;
 
 interface Waiting {
-  call: LlmCall;
-  options?: AppendOptions;
+  /** The call's row, made when it is appended: the call object is not kept until the commit (batches would
+   *  then outlive a scavenge and be promoted). */
+  row: ReturnType<typeof callRow>;
+  ifAbsent: boolean;
+  span?: Buffer;
+  /** Only when no span was written: the shipper then maps the call itself. */
+  call?: LlmCall;
   resolve: () => void;
 }
 
@@ -118,19 +123,11 @@ export function createJournal(options: JournalOptions): Journal {
       for (const waiting of batch) waiting.resolve();
       return;
     }
-    const rows: Array<ReturnType<typeof callRow> & { ifAbsent: boolean; call: LlmCall; span?: string }> = [];
-    for (const { call, options: appendOptions } of batch) {
-      try {
-        rows.push({ ...callRow(call, newRowDelivery, appendOptions?.json), ifAbsent: appendOptions?.ifAbsent === true, call, span: appendOptions?.span });
-      } catch (error) {
-        writeFailed(1, error, call.id);
-      }
-    }
     const committed: PendingRow[] = [];
     try {
       db.exec('BEGIN IMMEDIATE');
       try {
-        for (const { columns, record, ifAbsent, call, span } of rows) {
+        for (const { row: { columns, record }, ifAbsent, call, span } of batch) {
           const inserted = (ifAbsent ? insertCallIfAbsent : upsertCall).get(...columns) as { seq: number } | undefined;
           if (!inserted) continue;
           upsertRecord.run(inserted.seq, record);
@@ -145,7 +142,7 @@ export function createJournal(options: JournalOptions): Journal {
         throw error;
       }
     } catch (error) {
-      writeFailed(rows.length, error);
+      writeFailed(batch.length, error);
     }
     for (const waiting of batch) waiting.resolve();
   }
@@ -168,12 +165,20 @@ export function createJournal(options: JournalOptions): Journal {
 
   return {
     append(call, appendOptions) {
+      let row: ReturnType<typeof callRow>;
+      try {
+        row = callRow(call, newRowDelivery, appendOptions?.json);
+      } catch (error) {
+        writeFailed(1, error, call.id);
+        return Promise.resolve();
+      }
       return new Promise<void>((resolve) => {
         if (queue.length === 0) {
           if (options.commitDelayMs) setTimeout(commitQueue, options.commitDelayMs);
           else setImmediate(commitQueue);
         }
-        queue.push({ call, options: appendOptions, resolve });
+        const span = appendOptions?.span;
+        queue.push({ row, ifAbsent: appendOptions?.ifAbsent === true, span, ...(span === undefined ? { call } : {}), resolve });
       });
     },
     ...delivery,

@@ -153,9 +153,17 @@ export function toOtlpRequest(calls: LlmCall[], options: SpanOptions): OtlpTrace
   return toOtlpEnvelope(calls.map((call) => toOtlpSpan(call, options)), options);
 }
 
-/** `JSON.stringify(toOtlpEnvelope(spans))` for spans already written by `otlpSpanJson`. */
-export function otlpEnvelopeJson(spanJsons: string[], options: SpanOptions): string {
+const comma = Buffer.from(',');
+
+/**
+ * `JSON.stringify(toOtlpEnvelope(spans))` as UTF-8, for spans already written by `otlpSpanJson` and kept as UTF-8
+ * bytes (outside the JavaScript heap while they wait for delivery: the garbage collector never copies them).
+ */
+export function otlpEnvelopeBytes(spans: Buffer[], options: SpanOptions): Buffer {
   const envelope = JSON.stringify(toOtlpEnvelope([], options));
   const at = envelope.lastIndexOf('"spans":[]') + '"spans":['.length;
-  return `${envelope.slice(0, at)}${spanJsons.join(',')}${envelope.slice(at)}`;
+  const parts: Buffer[] = [Buffer.from(envelope.slice(0, at))];
+  spans.forEach((span, index) => { if (index > 0) parts.push(comma); parts.push(span); });
+  parts.push(Buffer.from(envelope.slice(at)));
+  return Buffer.concat(parts);
 }

@@ -92,9 +92,9 @@ export function createTraceBackend(settings: TraceBackendSettings): TraceBackend
     shipper,
     async record(call, options) {
       // The span is written now, while the call is at hand; the shipper then keeps only this text.
-      let span: string | undefined;
+      let span: Buffer | undefined;
       try {
-        span = otlpSpanJson(call, spanOptions);
+        span = Buffer.from(otlpSpanJson(call, spanOptions));
       } catch {
         // The shipper maps the record again when it sends it, and reports the failure then.
       }
