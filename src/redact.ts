@@ -3,6 +3,8 @@
 import type { Config } from './config.ts';
 
 export const redacted = '[redacted]';
+/** Shorter values are not searched for: a test key such as `k` would otherwise be replaced all over the text. */
+const minSecretLength = 8;
 
 /**
  * Every configured secret long enough to search for: our API keys, the OpenRouter key, the Langfuse keys and the
@@ -16,12 +18,13 @@ export function configuredSecrets(config: Config, options: { generated?: boolean
     publicKey && secretKey ? Buffer.from(`${publicKey}:${secretKey}`).toString('base64') : undefined,
     publicKey,
     secretKey,
-  ].filter((value): value is string => typeof value === 'string' && value.length >= 8);
+  ].filter((value): value is string => typeof value === 'string' && value.length >= minSecretLength);
 }
 
 /** The secrets as they appear in JSON text too (a quote or a backslash in a key is escaped there). */
 export function jsonSecrets(secrets: readonly string[]): string[] {
-  return [...new Set(secrets.flatMap((secret) => [secret, JSON.stringify(secret).slice(1, -1)]))];
+  const searched = secrets.filter((secret) => secret.length >= minSecretLength);
+  return [...new Set(searched.flatMap((secret) => [secret, JSON.stringify(secret).slice(1, -1)]))];
 }
 
 /** `text` with every occurrence of each secret replaced; one search per secret when none occurs. */

@@ -188,3 +188,14 @@ describe('secrets never leak', () => {
     }
   });
 });
+
+describe('redaction', () => {
+  it('replaces a secret, escaped or not, and leaves text alone when a configured value is too short to be one', async () => {
+    const { jsonSecrets, redactBytes, redactText } = await import('../src/redact.ts');
+    const secrets = jsonSecrets(['sk-or-"quoted"-key', 'k']);
+    assert.equal(redactText('a sk-or-"quoted"-key b', secrets), 'a [redacted] b');
+    assert.equal(redactText(JSON.stringify({ m: 'sk-or-"quoted"-key' }), secrets), '{"m":"[redacted]"}');
+    const untouched = Buffer.from('{"kind":"ok","k":"kk"}');
+    assert.equal(redactBytes(untouched, secrets), untouched, 'the same buffer when nothing is replaced');
+  });
+});
