@@ -76,16 +76,14 @@ async function handleCall(deps: LlmRouteDeps, endpoint: Endpoint, path: string, 
  * OpenRouter; the status and headers go with the first one, as OpenRouter's own did.
  */
 async function forwardBody(ctx: CallContext, reply: FastifyReply, body: Readable, status: number, headers: Record<string, string | string[]>, contentType: string, retryHeaders: Record<string, string>) {
-  const chunks: Buffer[] = [];
+  let chunks: Buffer[];
   let started = false;
   try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
-      if (chunks.length === 0 && isBlank(chunk)) {
-        if (!started) startEarly(reply, status, headers);
-        started = true;
-        if (!reply.raw.destroyed) reply.raw.write(chunk);
-      } else chunks.push(chunk);
-    }
+    chunks = await readWhole(body, (heartbeat) => {
+      if (!started) startEarly(reply, status, headers);
+      started = true;
+      if (!reply.raw.destroyed) reply.raw.write(heartbeat);
+    });
   } catch (cause) {
     if (!started) return await failBeforeAnswer(ctx, reply, cause);
     const failure = ctx.failureOf(cause);
@@ -104,6 +102,26 @@ async function forwardBody(ctx: CallContext, reply: FastifyReply, body: Readable
   if (started) return void reply.raw.end(payload);
   if (ctx.state.clientGone) return reply.hijack();
   return reply.code(status).headers(headers).send(payload);
+}
+
+/**
+ * The body's chunks, once it has ended; heartbeats before the first byte of the body go to `onHeartbeat` instead.
+ * Events, not `for await`: no async iterator, end-of-stream watcher and promise per chunk on every call.
+ */
+function readWhole(body: Readable, onHeartbeat: (chunk: Buffer) => void): Promise<Buffer[]> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    body.on('data', (chunk: Buffer) => {
+      if (chunks.length === 0 && isBlank(chunk)) onHeartbeat(chunk);
+      else chunks.push(chunk);
+    });
+    body.once('end', () => resolve(chunks));
+    body.once('error', reject);
+    // Closed before its end without an error (what `for await` reports as a premature close).
+    body.once('close', () => {
+      if (!body.readableEnded) reject(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    });
+  });
 }
 
 /** Only whitespace (newlines, in practice): a heartbeat OpenRouter sends before a non-streaming body. */
