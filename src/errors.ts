@@ -82,5 +82,10 @@ export const errors = {
   streamTooLong: (seconds: number) => new ProxyError(504, 'stream_too_long',
     `The answer took longer than the gateway's limit of ${seconds} s (MAX_STREAM_S).`),
   shuttingDown: () => new ProxyError(503, 'shutting_down', 'The gateway is shutting down. Retry in a moment.'),
+  streamIncomplete: () => new ProxyError(502, 'upstream_incomplete_stream',
+    'OpenRouter ended the stream before its last event ([DONE]): the answer may be incomplete. Retry the request.'),
+  /** For the trace only: the client is gone, nobody reads this answer. */
+  clientGone: () => new ProxyError(499, 'client_closed_request',
+    'the gateway cancelled its request to OpenRouter'),
   internal: () => new ProxyError(500, 'internal_error', 'The gateway failed unexpectedly. The error is logged; retry the request.'),
 };

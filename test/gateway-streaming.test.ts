@@ -7,6 +7,7 @@ import type { FakeOpenRouter } from './fakes/fake-openrouter.ts';
 import { startGateway } from './support/gateway.ts';
 import type { TestGateway } from './support/gateway.ts';
 import { post, sseData } from './support/http.ts';
+import { until } from './support/wait.ts';
 
 describe('streaming through the gateway', () => {
   let upstream: FakeOpenRouter;
@@ -72,6 +73,19 @@ describe('streaming through the gateway', () => {
     assert.equal(typeof last.error.message, 'string');
     assert.equal(last.error.type, 'upstream_error');
     assert.equal(events.filter((data) => data.includes('"error"')).length, 1);
+  });
+
+  it('takes a stream that ends without [DONE] or an error event as failed: an error event for the client, ERROR in the trace', async () => {
+    const response = await post(`${gateway.url}/chat/completions`, chat('fake/cut:2'), auth, { timeoutMs: 5000 });
+    const events = sseData(response.body);
+    assert.equal(JSON.parse(events.at(-1) ?? '{}').error.code, 'upstream_incomplete_stream');
+    assert.ok(!events.includes('[DONE]'));
+    await until(() => gateway.calls.some((call) => call.id === response.headers['x-trace-id']));
+    const recorded = gateway.calls.find((call) => call.id === response.headers['x-trace-id']);
+    assert.equal(recorded?.level, 'ERROR');
+    assert.equal(recorded?.outcome, 'upstream_error');
+    assert.match(recorded?.statusMessage ?? '', /before its last event/);
+    assert.ok((recorded?.output?.content ?? '').length > 0, 'the partial answer is kept');
   });
 
   it('ends a stream that goes silent with a timeout error event instead of hanging', async () => {

@@ -182,13 +182,16 @@ async function forwardStream(ctx: CallContext, reply: FastifyReply, body: Readab
   summary.streamed = true;
   if (tap.unreadable > 0) summary.malformed = tap.unreadable;
   if (ctx.state.clientGone || res.destroyed) {
-    await ctx.finish(499, summary, { outcome: 'client_aborted', message: 'the stream was cut short' });
+    await ctx.finish(499, summary, { outcome: 'client_aborted', message: errors.clientGone().message });
     return;
   }
-  // An upstream that ended after unreadable events and without [DONE] failed as surely as one that dropped.
+  // An upstream that ended without [DONE] (or the Responses API's last event) and without an error event of its own
+  // failed as surely as one that dropped: OpenRouter always ends a stream with one or the other, and the client's
+  // SDK will not take the answer as complete either.
   const failure = tap.failure !== undefined ? ctx.failureOf(tap.failure)
     : tap.unreadable > 0 && !summary.done ? { outcome: 'upstream_error' as const, error: errors.upstreamUnreadable(status, `${tap.unreadable} unreadable event(s) and no end of stream`) }
-      : undefined;
+      : !summary.done && summary.error === undefined ? { outcome: 'upstream_error' as const, error: errors.streamIncomplete() }
+        : undefined;
   if (failure !== undefined) {
     // The client already has a 200 and part of the stream: end it with one OpenAI-shaped error event.
     await ctx.finish(status, summary, { outcome: failure.outcome, message: failure.error.message });

@@ -26,7 +26,7 @@ const unreachableCodes = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHO
 export function classifyUpstreamFailure(cause: unknown, context: FailureContext, limits: FailureLimits): UpstreamFailure {
   const code = (cause as { code?: unknown } | null)?.code;
   const detail = typeof code === 'string' ? code : cause instanceof Error ? cause.name : 'unknown error';
-  if (context.clientGone) return { outcome: 'client_aborted', error: errors.upstreamLost('client closed the connection') };
+  if (context.clientGone) return { outcome: 'client_aborted', error: errors.clientGone() };
   if (context.shuttingDown) return { outcome: 'shutdown', error: errors.shuttingDown() };
   if (context.tooLong) return { outcome: 'timeout', error: errors.streamTooLong(limits.maxStreamMs / 1000) };
   if (code === 'UND_ERR_HEADERS_TIMEOUT') return { outcome: 'timeout', error: errors.upstreamTimeout(limits.upstreamTimeoutMs / 1000) };

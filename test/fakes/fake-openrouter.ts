@@ -385,6 +385,11 @@ async function handleChat(ex: Exchange, scenario: Scenario | undefined): Promise
         : sendJson(ex, 200, failedCompletion(ex, model));
     case 'drop':
       return ex.stream ? streamThenDrop(ex, model, numberParam(scenario, 0, 2)) : answerHalfThenDrop(ex, normal);
+    case 'cut':
+      // The response ends cleanly after N content chunks: no finish reason, no usage, no [DONE] (an answer a proxy cut).
+      if (!ex.stream) return deliver(normal);
+      await streamOpening(ex, model, numberParam(scenario, 0, 2));
+      return end(ex, undefined);
     case 'stall-mid':
       return stallMid(ex, model);
     case 'garbage-sse':
