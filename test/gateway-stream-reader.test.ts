@@ -2,7 +2,8 @@
 // Fragment counts here cross the TextBuilder's 32-piece blocks, so joins at and around the boundary are checked.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createChatStreamReader } from '../src/calls/chat-result.ts';
+import { createChatStreamReader, readChatBody } from '../src/calls/chat-result.ts';
+import { outputMessage } from '../src/traces/generation-fields.ts';
 import { createResponsesStreamReader } from '../src/calls/responses-result.ts';
 import { TextBuilder } from '../src/calls/text-builder.ts';
 
@@ -61,6 +62,61 @@ describe('chat stream reader', () => {
     empty.add(event({ choices: [{ index: 0, delta: { content: '' }, finish_reason: 'stop' }] }), 1);
     assert.equal(empty.summary().output?.content, '');
     assert.equal(empty.summary().output?.reasoning, undefined);
+  });
+});
+
+describe('chat answers, streamed or whole, trace the same', () => {
+  /** The same answer as OpenRouter sends it whole, and as a stream of one-token chunks. */
+  function both(choices: Array<{ content?: string | null; refusal?: string; tool?: { id: string; name: string; args: string }; finish: string }>, repeatToolName = false) {
+    const whole = readChatBody({
+      id: 'gen-1', model: 'm', choices: choices.map((choice, index) => ({
+        index, finish_reason: choice.finish,
+        message: {
+          role: 'assistant', content: choice.content ?? null, ...(choice.refusal ? { refusal: choice.refusal } : {}),
+          ...(choice.tool ? { tool_calls: [{ id: choice.tool.id, type: 'function', function: { name: choice.tool.name, arguments: choice.tool.args } }] } : {}),
+        },
+      })),
+    });
+    const reader = createChatStreamReader();
+    choices.forEach((choice, index) => {
+      reader.add(event({ id: 'gen-1', model: 'm', choices: [{ index, delta: { role: 'assistant', content: '' } }] }), 1);
+      for (const piece of (choice.content ?? '').match(/.{1,3}/gs) ?? []) reader.add(event({ id: 'gen-1', choices: [{ index, delta: { content: piece } }] }), 2);
+      for (const piece of (choice.refusal ?? '').match(/.{1,3}/gs) ?? []) reader.add(event({ id: 'gen-1', choices: [{ index, delta: { refusal: piece } }] }), 2);
+      if (choice.tool) {
+        const { id, name, args } = choice.tool;
+        reader.add(event({ choices: [{ index, delta: { tool_calls: [{ index: 0, id, type: 'function', function: { name, arguments: '' } }] } }] }), 3);
+        for (const piece of args.match(/.{1,2}/gs) ?? []) {
+          reader.add(event({ choices: [{ index, delta: { tool_calls: [{ index: 0, function: { ...(repeatToolName ? { name } : {}), arguments: piece } }] } }] }), 3);
+        }
+      }
+      reader.add(event({ choices: [{ index, delta: {}, finish_reason: choice.finish }] }), 4);
+    });
+    reader.add({ data: '[DONE]', json: undefined }, 5);
+    return { whole: outputMessage(whole.output), streamed: outputMessage(reader.summary().output) };
+  }
+
+  it('a tool call whose name the provider repeats in every fragment keeps the name once', () => {
+    const { whole, streamed } = both([{ content: null, tool: { id: 'call_1', name: 'get_weather', args: '{"city":"Paris"}' }, finish: 'tool_calls' }], true);
+    assert.deepEqual(streamed, whole);
+    assert.equal((streamed as { tool_calls: Array<{ function: { name: string } }> }).tool_calls[0]?.function.name, 'get_weather');
+  });
+
+  it('a refusal is kept, and shows as the same message', () => {
+    const { whole, streamed } = both([{ content: null, refusal: 'I cannot help with that.', finish: 'stop' }]);
+    assert.equal((whole as { refusal?: string }).refusal, 'I cannot help with that.');
+    assert.equal((streamed as { refusal?: string }).refusal, 'I cannot help with that.');
+  });
+
+  it('an answer with no content at all still shows as an (empty) assistant message, not as no output', () => {
+    const { whole, streamed } = both([{ content: null, finish: 'content_filter' }]);
+    assert.deepEqual(whole, { role: 'assistant', content: null });
+    assert.equal((streamed as { role: string }).role, 'assistant');
+  });
+
+  it('several choices (n = 2) all reach the output, as the same list of messages', () => {
+    const { whole, streamed } = both([{ content: 'First answer', finish: 'stop' }, { content: 'Second answer', finish: 'stop' }]);
+    assert.deepEqual(whole, [{ role: 'assistant', content: 'First answer' }, { role: 'assistant', content: 'Second answer' }]);
+    assert.deepEqual(streamed, whole);
   });
 });
 

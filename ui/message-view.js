@@ -62,8 +62,13 @@ export function toolDefinitions(tools) {
 /** The assistant's answer: reasoning, content, tool calls, anything endpoint-specific. */
 export function outputNodes(call, notCaptured) {
   const out = call.output ?? {};
+  // Several choices (n > 1): each one in turn.
+  if (Array.isArray(out.choices) && out.choices.length > 1) {
+    return out.choices.map((choice, index) => el('div', { class: 'choice' },
+      el('div', { class: 'role' }, `choice ${index}`), outputNodes({ ...call, output: { ...choice, choices: undefined } }, notCaptured)));
+  }
   const hasToolCalls = Array.isArray(out.toolCalls) && out.toolCalls.length > 0;
-  const hasAnything = (out.content !== undefined && out.content !== null) || out.reasoning || hasToolCalls || out.raw !== undefined;
+  const hasAnything = (out.content !== undefined && out.content !== null) || out.refusal || out.reasoning || hasToolCalls || out.raw !== undefined;
   if (!hasAnything) {
     if (notCaptured) return notCaptured;
     return el('p', { class: 'muted' }, call.level === 'ERROR' ? 'No output: the call failed (see the message above).' : 'No output.');
@@ -72,6 +77,7 @@ export function outputNodes(call, notCaptured) {
     out.reasoning && el('div', { class: 'reasoning' }, el('div', { class: 'role' }, 'reasoning'), textBlock('div', 'text', out.reasoning)),
     out.content !== undefined && out.content !== null && el('div', { class: 'message role-assistant' },
       el('div', { class: 'role' }, out.role ?? 'assistant'), contentNodes(out.content)),
+    out.refusal && el('div', { class: 'message role-assistant' }, el('div', { class: 'role' }, 'refusal'), textBlock('div', 'text', out.refusal)),
     hasToolCalls && toolCallList(out.toolCalls),
     out.raw !== undefined && el('pre', { class: 'json' }, prettyJson(out.raw)),
     out.finishReason && el('p', { class: 'muted finish' }, `finish reason: ${out.finishReason}`),

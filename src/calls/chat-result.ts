@@ -34,28 +34,36 @@ function common(json: Json): ResponseSummary {
   };
 }
 
+function readChoice(choice: Json): CallOutput {
+  const message = isObject(choice.message) ? choice.message : {};
+  return {
+    role: text(message.role) ?? 'assistant',
+    content: typeof message.content === 'string' || message.content === null ? message.content : text(choice.text),
+    refusal: text(message.refusal),
+    reasoning: text(message.reasoning),
+    toolCalls: readToolCalls(message.tool_calls),
+    finishReason: text(choice.finish_reason),
+  };
+}
+
+/** The first choice's output, with every choice beside it when there are several. */
+function withChoices(outputs: CallOutput[]): CallOutput | undefined {
+  const [first] = outputs;
+  if (!first) return undefined;
+  return outputs.length > 1 ? { ...first, choices: outputs } : first;
+}
+
 export function readChatBody(json: Json): ResponseSummary {
   const summary = common(json);
   const choices = Array.isArray(json.choices) ? json.choices.filter(isObject) : [];
-  const first = choices[0];
-  if (first) {
-    const message = isObject(first.message) ? first.message : {};
-    const output: CallOutput = {
-      role: text(message.role) ?? 'assistant',
-      content: typeof message.content === 'string' || message.content === null ? message.content : text(first.text),
-      reasoning: text(message.reasoning),
-      toolCalls: readToolCalls(message.tool_calls),
-      finishReason: text(first.finish_reason),
-    };
-    if (choices.length > 1) output.raw = choices;
-    summary.output = output;
-  }
+  const output = withChoices(choices.map(readChoice));
+  if (output) summary.output = output;
   return summary;
 }
 
 /** A tool call being streamed: its arguments arrive in fragments. */
 interface ToolCallState { id?: string; type: string; name: string; arguments: TextBuilder }
-interface ChoiceState { content: TextBuilder; reasoning: TextBuilder; finishReason?: string; tools: Map<number, ToolCallState> }
+interface ChoiceState { content: TextBuilder; refusal: TextBuilder; reasoning: TextBuilder; finishReason?: string; tools: Map<number, ToolCallState> }
 
 /** Reads a chat stream event by event, as the tap forwards it: content, reasoning and tool-call fragments. */
 export function createChatStreamReader() {
@@ -76,20 +84,22 @@ export function createChatStreamReader() {
         if (!isObject(choice)) continue;
         const index = typeof choice.index === 'number' ? choice.index : 0;
         let state = choices.get(index);
-        if (!state) { state = { content: new TextBuilder(), reasoning: new TextBuilder(), tools: new Map() }; choices.set(index, state); }
+        if (!state) { state = { content: new TextBuilder(), refusal: new TextBuilder(), reasoning: new TextBuilder(), tools: new Map() }; choices.set(index, state); }
         if (typeof choice.finish_reason === 'string') state.finishReason = choice.finish_reason;
         const delta = isObject(choice.delta) ? choice.delta : {};
         const piece = text(delta.content) ?? text(choice.text);
         const reasoning = text(delta.reasoning);
+        const refusal = text(delta.refusal);
         if (piece) state.content.add(piece);
+        if (refusal) state.refusal.add(refusal);
         if (reasoning) state.reasoning.add(reasoning);
         if (Array.isArray(delta.tool_calls)) mergeToolFragments(state.tools, delta.tool_calls);
-        if (summary.firstTokenAt === undefined && (piece || reasoning || Array.isArray(delta.tool_calls))) summary.firstTokenAt = at;
+        if (summary.firstTokenAt === undefined && (piece || refusal || reasoning || Array.isArray(delta.tool_calls))) summary.firstTokenAt = at;
       }
     },
     summary(): ResponseSummary {
-      const outputs = [...choices.entries()].sort(([a], [b]) => a - b).map(([, state]) => toOutput(state));
-      if (outputs[0]) summary.output = outputs.length > 1 ? { ...outputs[0], raw: outputs } : outputs[0];
+      const output = withChoices([...choices.entries()].sort(([a], [b]) => a - b).map(([, state]) => toOutput(state)));
+      if (output) summary.output = output;
       return summary;
     },
   };
@@ -106,7 +116,8 @@ function mergeToolFragments(tools: Map<number, ToolCallState>, fragments: unknow
     const name = text(fn.name);
     if (id) call.id = id;
     if (type) call.type = type;
-    if (name) call.name += name;
+    // Replaced, not appended: some providers repeat the whole name in every fragment (the OpenAI SDK replaces it too).
+    if (name) call.name = name;
     call.arguments.add(text(fn.arguments) ?? ''); // the builder skips empty pieces
     tools.set(index, call);
   }
@@ -119,6 +130,7 @@ function toOutput(state: ChoiceState): CallOutput {
   return {
     role: 'assistant',
     content: content || (toolCalls.length > 0 ? null : ''),
+    refusal: state.refusal.toString() || undefined,
     reasoning: state.reasoning.toString() || undefined,
     toolCalls: toolCalls.length > 0 ? toolCalls : undefined,
     finishReason: state.finishReason,

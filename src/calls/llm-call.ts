@@ -34,11 +34,15 @@ export interface ToolCall {
 export interface CallOutput {
   role?: string;
   content?: string | null;
+  /** What the model said instead of answering (OpenAI's `refusal`). */
+  refusal?: string;
   reasoning?: string;
   toolCalls?: ToolCall[];
   finishReason?: string;
   /** Anything endpoint-specific that has no slot above (a Responses `output` array, embeddings' shape...). */
   raw?: unknown;
+  /** Several choices (`n` > 1): each one, the first (the fields above) included, streamed or not alike. */
+  choices?: CallOutput[];
 }
 
 export interface LlmCall {

@@ -59,17 +59,24 @@ export function inputAndParameters(call: LlmCall): { input: unknown; modelParame
   return { input, modelParameters: Object.keys(parameters).length > 0 ? parameters : undefined };
 }
 
-/** The assistant message as Langfuse renders it; `raw` only when there is no message content. */
+/**
+ * The assistant message as Langfuse renders it (a list of them for several choices); `raw` only when there is no
+ * message. A `null` content is a message (the model said nothing: a refusal, a filtered answer); no content at all
+ * means nothing of the answer was kept (TRACE_CONTENT=false): no output then, rather than what would read as an empty
+ * answer. The finish reason stays in the metadata.
+ */
 export function outputMessage(output: CallOutput | undefined): unknown {
   if (!output) return undefined;
+  if (output.choices && output.choices.length > 1) {
+    const messages = output.choices.map((choice) => outputMessage({ ...choice, choices: undefined }));
+    if (messages.some((message) => message !== undefined)) return messages;
+  }
   const toolCalls = output.toolCalls ?? [];
-  const hasMessage = (output.content !== undefined && output.content !== null) || toolCalls.length > 0
-    || output.reasoning !== undefined;
+  const hasMessage = output.content !== undefined || toolCalls.length > 0 || output.reasoning !== undefined || output.refusal !== undefined;
   if (!hasMessage && output.raw !== undefined) return output.raw;
-  // Nothing of the answer was kept (TRACE_CONTENT=false) or said: no output, rather than what would read as an
-  // empty answer. The finish reason stays in the metadata.
   if (!hasMessage) return undefined;
   const message: Record<string, unknown> = { role: output.role ?? 'assistant', content: output.content ?? null };
+  if (output.refusal !== undefined) message.refusal = output.refusal;
   if (output.reasoning !== undefined) message.reasoning = output.reasoning;
   if (toolCalls.length > 0) {
     message.tool_calls = toolCalls.map((toolCall) => ({
