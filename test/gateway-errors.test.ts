@@ -52,6 +52,20 @@ describe('errors', () => {
     });
   }
 
+  it('traces an upstream error with its generation id (the X-Generation-Id header) and what its metadata says, not the flagged prompt', async () => {
+    for (const [status, expected] of [[502, /502: .*"provider_name":".*"raw":"upstream connection reset"/], [403, /403: .*"reasons":\["violence"\]/]] as const) {
+      const response = await post(`${gateway.url}/chat/completions`, chat(`fake/status:${status}`), auth);
+      assert.equal(response.status, status);
+      const generationId = String(response.headers['x-generation-id']);
+      assert.match(generationId, /^gen-/);
+      await until(() => gateway.calls.some((call) => call.id === response.headers['x-trace-id']));
+      const recorded = gateway.calls.find((call) => call.id === response.headers['x-trace-id']);
+      assert.equal(recorded?.generationId, generationId);
+      assert.match(recorded?.statusMessage ?? '', expected);
+      assert.doesNotMatch(recorded?.statusMessage ?? '', /flagged_input|the moderator flagged/);
+    }
+  });
+
   it('passes the availability error body (no code) through', async () => {
     const response = await post(`${gateway.url}/chat/completions`, chat('fake/availability'), auth);
     assert.equal(response.status, 503);

@@ -9,11 +9,18 @@ import type { Json } from './json-shape.ts';
 import { TextBuilder } from './text-builder.ts';
 
 
+/**
+ * `code: message`, then what OpenRouter adds that says why: its `metadata` (the provider, the provider's raw error,
+ * moderation reasons; not `flagged_input`, which is the prompt itself) and an availability error's details.
+ */
 export function describeError(error: unknown): string | undefined {
   if (!isObject(error)) return undefined;
   const code = error.code ?? error.http_status;
   const message = text(error.message) ?? 'no message';
-  return code === undefined ? message : `${String(code)}: ${message}`;
+  const { flagged_input: _prompt, ...metadata } = isObject(error.metadata) ? error.metadata : {};
+  const details = { ...metadata, ...(isObject(error.availability) ? { availability: error.availability } : {}) };
+  const extra = Object.keys(details).length > 0 ? ` ${JSON.stringify(details).slice(0, 1000)}` : '';
+  return `${code === undefined ? message : `${String(code)}: ${message}`}${extra}`;
 }
 
 function readToolCalls(value: unknown): ToolCall[] | undefined {

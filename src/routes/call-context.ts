@@ -36,7 +36,11 @@ export function openCall(deps: LlmRouteDeps, endpoint: Endpoint, request: Fastif
   const id = newCallId();
   const stream = body.stream === true;
   const traced = config.traces.sampleRate >= 1 || Math.random() < config.traces.sampleRate;
-  const state = { clientGone: false, tooLong: false, shuttingDown: false, headersReceived: false };
+  const state = {
+    clientGone: false, tooLong: false, shuttingDown: false, headersReceived: false,
+    /** OpenRouter's `X-Generation-Id` header: the generation id of answers whose body has none (embeddings, errors). */
+    generationId: undefined as string | undefined,
+  };
   const controller = new AbortController();
   const info: NonNullable<FastifyRequest['callInfo']> = {
     model: typeof body.model === 'string' ? body.model : undefined, stream, sessionId: identity.sessionId, traceId: traced ? id : undefined,
@@ -66,7 +70,8 @@ export function openCall(deps: LlmRouteDeps, endpoint: Endpoint, request: Fastif
     failureOf(cause: unknown): UpstreamFailure {
       return classifyUpstreamFailure(cause, state, config);
     },
-    async finish(status: number, summary: ResponseSummary, failure?: CallFacts['failure']): Promise<void> {
+    async finish(status: number, answer: ResponseSummary, failure?: CallFacts['failure']): Promise<void> {
+      const summary = answer.generationId === undefined && state.generationId !== undefined ? { ...answer, generationId: state.generationId } : answer;
       const call = buildCall({
         id, endpoint, identity, body, stream, startTime, endTime: now(), status, summary, failure,
         captureContent: config.traces.captureContent, metadata: agent ? { ...identity.metadata, client: agent } : identity.metadata,

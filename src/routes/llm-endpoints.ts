@@ -55,6 +55,7 @@ async function handleCall(deps: LlmRouteDeps, endpoint: Endpoint, path: string, 
       return await failBeforeAnswer(ctx, reply, cause);
     }
     ctx.state.headersReceived = true;
+    ctx.state.generationId = headerValue(response.headers, 'x-generation-id');
     const status = response.statusCode;
     const headers = forwardableHeaders(response.headers);
     const contentType = headerValue(response.headers, 'content-type') ?? '';
