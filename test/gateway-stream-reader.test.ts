@@ -113,6 +113,21 @@ describe('chat answers, streamed or whole, trace the same', () => {
     assert.equal((streamed as { role: string }).role, 'assistant');
   });
 
+  it('reasoning given only as reasoning_details (a summary) is kept, whole or streamed', () => {
+    const details = [{ type: 'reasoning.summary', summary: 'Thought about it.' }, { type: 'reasoning.encrypted', data: 'opaque' }];
+    const whole = readChatBody({ choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content: 'Yes', reasoning_details: details } }] });
+    assert.equal(whole.output?.reasoning, 'Thought about it.');
+    const reader = createChatStreamReader();
+    reader.add(event({ choices: [{ index: 0, delta: { reasoning_details: [details[0]] } }] }), 1);
+    reader.add(event({ choices: [{ index: 0, delta: { reasoning_details: [details[1]] } }] }), 2);
+    reader.add(event({ choices: [{ index: 0, delta: { content: 'Yes' }, finish_reason: 'stop' }] }), 3);
+    assert.equal(reader.summary().output?.reasoning, 'Thought about it.');
+    // Both given (OpenRouter's usual stream): the reasoning text once, not twice.
+    const both = createChatStreamReader();
+    both.add(event({ choices: [{ index: 0, delta: { reasoning: 'Hm.', reasoning_details: [{ type: 'reasoning.text', text: 'Hm.' }] } }] }), 1);
+    assert.equal(both.summary().output?.reasoning, 'Hm.');
+  });
+
   it('several choices (n = 2) all reach the output, as the same list of messages', () => {
     const { whole, streamed } = both([{ content: 'First answer', finish: 'stop' }, { content: 'Second answer', finish: 'stop' }]);
     assert.deepEqual(whole, [{ role: 'assistant', content: 'First answer' }, { role: 'assistant', content: 'Second answer' }]);

@@ -41,13 +41,23 @@ function common(json: Json): ResponseSummary {
   };
 }
 
+/**
+ * The readable part of `reasoning_details` (text and summaries; encrypted blocks have none), for answers that carry
+ * no `reasoning` text beside it.
+ */
+function detailsText(details: unknown): string | undefined {
+  if (!Array.isArray(details)) return undefined;
+  const parts = details.filter(isObject).map((detail) => text(detail.text) ?? text(detail.summary)).filter((part) => part !== undefined);
+  return parts.length > 0 ? parts.join('') : undefined;
+}
+
 function readChoice(choice: Json): CallOutput {
   const message = isObject(choice.message) ? choice.message : {};
   return {
     role: text(message.role) ?? 'assistant',
     content: typeof message.content === 'string' || message.content === null ? message.content : text(choice.text),
     refusal: text(message.refusal),
-    reasoning: text(message.reasoning),
+    reasoning: text(message.reasoning) ?? detailsText(message.reasoning_details),
     toolCalls: readToolCalls(message.tool_calls),
     finishReason: text(choice.finish_reason),
   };
@@ -95,7 +105,7 @@ export function createChatStreamReader() {
         if (typeof choice.finish_reason === 'string') state.finishReason = choice.finish_reason;
         const delta = isObject(choice.delta) ? choice.delta : {};
         const piece = text(delta.content) ?? text(choice.text);
-        const reasoning = text(delta.reasoning);
+        const reasoning = text(delta.reasoning) ?? detailsText(delta.reasoning_details);
         const refusal = text(delta.refusal);
         if (piece) state.content.add(piece);
         if (refusal) state.refusal.add(refusal);
