@@ -26,14 +26,31 @@ async function main() {
     process.exit(1);
   }
   const logger = pino(loggerOptions(config, configuredSecrets(config)));
-  const lock = lockDataDir(config.dataDir);
+  // The journal and the spool live in DATA_DIR: without them no call could be traced, so the gateway does not start.
+  function unusable(error: unknown): never {
+    const reason = (error as { code?: string }).code ?? (error as Error).message;
+    process.stderr.write(`Configuration error: DATA_DIR=${JSON.stringify(config.dataDir)} cannot be used (${reason}): it must be a `
+      + 'directory the gateway can create and write to.\n');
+    process.exit(1);
+  }
+  let lock: ReturnType<typeof lockDataDir>;
+  try {
+    lock = lockDataDir(config.dataDir);
+  } catch (error) {
+    unusable(error);
+  }
   if (!lock) {
     process.stderr.write(`DATA_DIR ${config.dataDir} is in use by another gateway process. Give each gateway its own DATA_DIR: `
       + 'two sharing one would take each other\'s trace spool.\n');
     process.exit(1);
   }
+  let traces: ReturnType<typeof createTracePipeline>;
+  try {
+    traces = createTracePipeline(traceSettings(config, version, logger));
+  } catch (error) {
+    unusable(error);
+  }
 
-  const traces = createTracePipeline(traceSettings(config, version, logger));
   const upstream = createOpenRouterClient(upstreamOptions(config));
   const app = await createApp({
     config, upstream, recorder: traces, deliveryState: () => traces.state(), logger, version,

@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,6 +42,16 @@ describe('the gateway process', () => {
     assert.equal(result.status, 1);
     assert.equal(result.stderr.trim().split('\n').length, 1);
     assert.match(result.stderr, /PORT/);
+  });
+
+  it('stops at start-up with one line naming DATA_DIR when it cannot be a directory', (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-datadir-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, 'afile'), 'not a directory');
+    const result = spawnSync(process.execPath, [`${root}src/main.ts`], { env: { PATH: process.env.PATH, DATA_DIR: join(dir, 'afile', 'data') }, encoding: 'utf8', timeout: 15_000 });
+    assert.equal(result.status, 1);
+    assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+    assert.match(result.stderr, /DATA_DIR=.*afile.*cannot be used \(ENOTDIR\)/);
   });
 
   it('refuses a second gateway on the same DATA_DIR while the first runs, and starts once it is gone (even SIGKILLed)', async (t) => {
