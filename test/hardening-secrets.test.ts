@@ -41,6 +41,9 @@ for (const [model, stream] of [
   ['fake/stall-headers', true], ['fake/html-502', false], ['fake/drop:2', true], ['fake/mid-stream-error', true], ['fake/garbage-sse', true],
   // An upstream error that quotes our request's headers (a debugging proxy at OPENROUTER_BASE_URL), so our key.
   ['fake/echo-error', false], ['fake/echo-error', true],
+  // A 200 answer that quotes the request's headers; and a stream whose error event quotes them (a key split by the
+  // upstream across several events is not caught: SECURITY.md).
+  ['fake/echo', false], ['fake/echo-error-event', true],
 ] as const) {
   mix.push({ what: `${model} ${stream ? 'stream' : ''}`, method: 'POST', path: '/v1/chat/completions', body: chat(model, stream), headers: withKey });
 }

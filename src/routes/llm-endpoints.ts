@@ -177,7 +177,7 @@ async function forwardStream(ctx: CallContext, reply: FastifyReply, body: Readab
   // a moment (a model that thinks before its first token): the client learns the status either way.
   const flushLater = setTimeout(() => { if (!res.headersSent && !res.destroyed) res.flushHeaders(); }, headerFlushDelayMs);
   const reader = createStreamReader(ctx.endpoint);
-  const tap = await tapStream(body, res, ctx.now, reader);
+  const tap = await tapStream(body, res, ctx.now, reader, ctx.withoutKey);
   clearTimeout(flushLater);
   const summary = reader.summary();
   summary.streamed = true;

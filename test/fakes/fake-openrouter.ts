@@ -385,6 +385,14 @@ async function handleChat(ex: Exchange, scenario: Scenario | undefined): Promise
         : sendJson(ex, 200, failedCompletion(ex, model));
     case 'drop':
       return ex.stream ? streamThenDrop(ex, model, numberParam(scenario, 0, 2)) : answerHalfThenDrop(ex, normal);
+    case 'echo-error-event': {
+      // A stream that fails with an error event quoting the request's headers (a proxy in front of OpenRouter).
+      if (!ex.stream) return deliver(normal);
+      await streamOpening(ex, model, 2);
+      const error = { code: 502, message: `Upstream failed; you sent ${JSON.stringify(ex.request.headers)}` };
+      await write(ex, sse(chunkOf(ex, { model, provider: PROVIDER }, [{ index: 0, delta: { content: '' }, finish_reason: 'error' }], { error })));
+      return end(ex, DONE);
+    }
     case 'cut':
       // The response ends cleanly after N content chunks: no finish reason, no usage, no [DONE] (an answer a proxy cut).
       if (!ex.stream) return deliver(normal);
