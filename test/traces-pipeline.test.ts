@@ -169,6 +169,27 @@ describe('trace pipeline', () => {
     assert.equal(new Set(fake.traces().map((trace) => trace.id)).size, 50);
   });
 
+  it('keeps a spool file whose records the journal could not store, and stores the others of its batch', async () => {
+    const first = pipeline({ langfuse: keys() });
+    // A record the journal refuses (no status: a NOT NULL column), as a full disk would refuse any.
+    const refused = call({ status: undefined as unknown as number });
+    const good = [call(), call()];
+    await Promise.all([first.record(good[0]!), first.record(refused), first.record(good[1]!)]);
+    await first.settled();
+    await fake.waitForTraces(2, 5000);
+    for (const c of good) assert.ok(first.journal.get(c.id), 'the batch-mates of the refused record are stored');
+    await first.close(1000);
+    open.splice(open.indexOf(first), 1);
+    const spooled = readdirSync(join(dataDir, 'spool')).map((name) => readFileSync(join(dataDir, 'spool', name), 'utf8')).join('');
+    assert.ok(spooled.includes(refused.id), 'the spool file with the record the journal could not store is kept for the next start');
+    assert.ok(messages.some((message) => /spool file kept/.test(message)));
+    // The next start reads it again: the stored ones are not sent twice.
+    const second = pipeline({ langfuse: keys() });
+    await second.settled();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(fake.traces().filter((trace) => good.some((c) => c.id === trace.id)).length, 2);
+  });
+
   it('holds trace work back while the request thread is busy, but only for a few seconds', async () => {
     const traces = pipeline();
     // The worker must be up: at its start it reads the spool back, which would journal the calls at once.

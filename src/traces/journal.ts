@@ -109,7 +109,7 @@ export function createJournal(options: JournalOptions): Journal {
 
   function writeFailed(count: number, error: unknown, id?: string) {
     writeErrors += count;
-    logger.error({ err: error, calls: count, id }, 'trace journal write failed: call record(s) lost');
+    logger.error({ err: error, calls: count, id }, 'trace journal write failed: a call still in a spool file is read again at the next start');
   }
 
   // Group commit: every append of one event-loop turn shares one transaction, so the cost of a
@@ -123,11 +123,25 @@ export function createJournal(options: JournalOptions): Journal {
       for (const waiting of batch) waiting.resolve();
       return;
     }
+    // One transaction for the batch; if it fails, one per call, so that a call that cannot be stored does not take
+    // the others with it (a full disk fails them all the same).
+    if (!commitRows(batch)) {
+      const failed: Array<[Waiting, unknown]> = batch.length === 1 ? [[batch[0]!, lastError]] : [];
+      if (batch.length > 1) for (const waiting of batch) if (!commitRows([waiting])) failed.push([waiting, lastError]);
+      for (const [waiting, error] of failed) writeFailed(1, error, waiting.row.columns[0] as string);
+    }
+    for (const waiting of batch) waiting.resolve();
+  }
+
+  let lastError: unknown;
+  /** Commits the rows in one transaction; false (and `lastError`) if it failed and was rolled back. */
+  function commitRows(rows: Waiting[]): boolean {
+    lastError = undefined;
     const committed: PendingRow[] = [];
     try {
       db.exec('BEGIN IMMEDIATE');
       try {
-        for (const { row: { columns, record }, ifAbsent, call, span } of batch) {
+        for (const { row: { columns, record }, ifAbsent, call, span } of rows) {
           const inserted = (ifAbsent ? insertCallIfAbsent : upsertCall).get(...columns) as { seq: number } | undefined;
           if (!inserted) continue;
           upsertRecord.run(inserted.seq, record);
@@ -137,14 +151,15 @@ export function createJournal(options: JournalOptions): Journal {
         commits += 1;
         delivery.remember(committed);
         total += committed.length;
+        return true;
       } catch (error) {
         if (db.isTransaction) db.exec('ROLLBACK');
         throw error;
       }
     } catch (error) {
-      writeFailed(batch.length, error);
+      lastError = error;
+      return false;
     }
-    for (const waiting of batch) waiting.resolve();
   }
 
   const prune = () => {

@@ -34,12 +34,14 @@ export function createSpool(dataDir: string): Spool {
   let bytes = 0;
   let lines = 0;
   let openedAt = 0;
+  let torn = false;
 
   const open = () => {
     counter += 1;
     // Sortable and unique per process, so files from a previous run are never reopened.
     file = join(dir, `${Date.now().toString().padStart(15, '0')}-${process.pid}-${counter}.jsonl`);
     fd = openSync(file, 'a');
+    torn = false;
     bytes = 0;
     lines = 0;
     openedAt = Date.now();
@@ -50,9 +52,17 @@ export function createSpool(dataDir: string): Spool {
     get file() { return file; },
     get lines() { return lines; },
     write(json) {
-      const sealed = bytes > maxFileBytes || (bytes > 0 && Date.now() - openedAt > maxFileAgeMs) ? this.rotate() : undefined;
-      bytes += writeSync(fd, `${json}\n`);
+      const sealed = torn || bytes > maxFileBytes || (bytes > 0 && Date.now() - openedAt > maxFileAgeMs) ? this.rotate() : undefined;
+      const line = `${json}\n`;
+      const written = writeSync(fd, line);
+      bytes += written;
       lines += 1;
+      // A short write (a full disk) leaves a torn last line, which readers skip; the next record goes to a new file
+      // rather than after it, where it would be read as part of the torn one.
+      if (written !== Buffer.byteLength(line)) {
+        torn = true;
+        throw new Error(`spool write cut short: ${written} of ${Buffer.byteLength(line)} bytes written`);
+      }
       return sealed;
     },
     rotate() {

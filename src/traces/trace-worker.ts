@@ -80,16 +80,34 @@ function append(lines: string[], counted: boolean): Promise<void> {
   return done;
 }
 
+/**
+ * A spool file goes once its records are in the journal, and only then: if a journal write failed since `since`
+ * (a full disk), the file stays and its records are read again at the next start (those already in are skipped).
+ */
+const writeErrors = () => backend.journal.stats().writeErrors;
+function removeIfJournaled(file: string, since: number): void {
+  if (writeErrors() === since) removeSpoolFile(file);
+  else logger.warn({ file }, 'spool file kept: some trace records could not be written to the journal; they are read again at the next start');
+}
+
+/** Journal write failures counted when the last sealed file was decided on: the next file's records came after. */
+let errorsAtLastSeal = 0;
+
 /** Lines of a sealed spool file the main thread never posted: read them back, then the file can go. */
 function replaySealed(file: string, replayFrom: number | undefined): Promise<void> {
   const replayed = replayFrom === undefined ? Promise.resolve() : append(readSpoolLines(file).slice(replayFrom), true);
-  return Promise.all([last, replayed]).then(() => removeSpoolFile(file));
+  return Promise.all([last, replayed]).then(() => {
+    const since = errorsAtLastSeal;
+    errorsAtLastSeal = writeErrors();
+    removeIfJournaled(file, since);
+  });
 }
 
 // Records of a previous run (or of a worker that died) that may not have reached the journal.
 for (const { file, lines } of readSpool(settings.dataDir)) {
   if (lines.length > 0) logger.info({ file, records: lines.length }, 'moving spooled trace records into the journal');
-  void append(lines, false).then(() => { if (file !== settings.currentSpoolFile) removeSpoolFile(file); });
+  const since = writeErrors();
+  void append(lines, false).then(() => { if (file !== settings.currentSpoolFile) removeIfJournaled(file, since); });
 }
 
 // While the request thread is busy (a burst), records wait here, parsed and journaled a moment later:
