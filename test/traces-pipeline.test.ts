@@ -2,7 +2,7 @@
 // previous run could not (wrong keys, refused rows, a Langfuse that was down at shutdown).
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LlmCall } from '../src/calls/llm-call.ts';
@@ -188,6 +188,18 @@ describe('trace pipeline', () => {
     await second.settled();
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.equal(fake.traces().filter((trace) => good.some((c) => c.id === trace.id)).length, 2);
+  });
+
+  it('after a restart with the same process id (a container\'s), replays the previous run\'s spool file and removes it', async () => {
+    const dir = join(dataDir, 'spool');
+    mkdirSync(dir, { recursive: true });
+    const earlier = call();
+    const name = `${(Date.now() - 60_000).toString().padStart(15, '0')}-${process.pid}-1.jsonl`;
+    writeFileSync(join(dir, name), `${JSON.stringify(earlier)}\n`);
+    pipeline({ langfuse: keys() });
+    await fake.waitForTraces(1, 5000);
+    assert.ok(fake.traces().some((trace) => trace.id === earlier.id));
+    await until(() => !readdirSync(dir).includes(name), 5000, 'the previous run\'s spool file to go');
   });
 
   it('holds trace work back while the request thread is busy, but only for a few seconds', async () => {

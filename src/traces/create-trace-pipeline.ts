@@ -9,6 +9,7 @@ import type { Logger } from './logger.ts';
 import { openJournalReader } from './journal-reader.ts';
 import type { JournalReader } from './journal-reader.ts';
 import { createSpool } from './trace-spool.ts';
+import type { SpoolError } from './trace-spool.ts';
 import type { DeliveryState, TraceBackendSettings } from './trace-backend.ts';
 import type { ToMain, ToWorker, WorkerSettings } from './trace-messages.ts';
 
@@ -56,6 +57,7 @@ export function createTracePipeline(settings: TracePipelineSettings): TracePipel
   const { logger, maxInFlight = 10_000, workerNiceness = 19, postDelayMs = 50, secrets = [], ...rest } = settings;
   const secretsInJson = jsonSecrets(secrets);
   const journal = openJournalReader(settings.dataDir);
+  const spoolSince = Date.now();
   const spool = createSpool(settings.dataDir);
   let outbox: string[] = [];
   let posted = 0;
@@ -78,7 +80,7 @@ export function createTracePipeline(settings: TracePipelineSettings): TracePipel
   let worker = startWorker();
 
   function startWorker(): Worker {
-    const data: WorkerSettings = { ...rest, currentSpoolFile: spool.file, niceness: workerNiceness, requestLoad };
+    const data: WorkerSettings = { ...rest, spoolSince, niceness: workerNiceness, requestLoad };
     // The worker's young generation holds its batches (up to 500 records and their spans) so they die young:
     // with a 2 MB semi-space the 200,000-call bench run's RSS grew 12.7 % after warm-up (batch objects were
     // promoted), with 8 MB 5.8 %. npm start's --max-semi-space-size=8 gives it the same 8 MB: that flag is
@@ -154,6 +156,9 @@ export function createTracePipeline(settings: TracePipelineSettings): TracePipel
         if (rotated) sealed(rotated);
       } catch (error) {
         logger.error({ err: error }, 'trace spool write failed: the record goes to the journal without a crash copy');
+        // A file sealed before the failure is handed over all the same (with the lines it must read back).
+        const rotated = (error as SpoolError).sealed;
+        if (rotated) sealed(rotated);
       }
       posted += 1;
       if (written && overflowFrom === undefined && inFlight() > maxInFlight) {

@@ -56,8 +56,8 @@ export interface AppendOptions {
 }
 
 export interface Journal {
-  /** Resolves once the call is committed, or once a write failure was logged: it never rejects. */
-  append(call: LlmCall, options?: AppendOptions): Promise<void>;
+  /** Resolves once the call is committed (true; also when it was there already) or not stored (false, logged): never rejects. */
+  append(call: LlmCall, options?: AppendOptions): Promise<boolean>;
   /** The oldest undelivered rows: at most `limit`, and about `maxBytes` of records (at least one). */
   pending(limit: number, maxBytes?: number): PendingRow[];
   markDelivered(seqs: number[]): void;
@@ -85,7 +85,7 @@ interface Waiting {
   span?: Buffer;
   /** Only when no span was written: the shipper then maps the call itself. */
   call?: LlmCall;
-  resolve: () => void;
+  resolve: (stored: boolean) => void;
 }
 
 export function createJournal(options: JournalOptions): Journal {
@@ -109,7 +109,7 @@ export function createJournal(options: JournalOptions): Journal {
 
   function writeFailed(count: number, error: unknown, id?: string) {
     writeErrors += count;
-    logger.error({ err: error, calls: count, id }, 'trace journal write failed: a call still in a spool file is read again at the next start');
+    logger.error({ err: error, calls: count, id }, 'trace journal write failed: call record(s) not stored (a spool file that holds them is kept and read again at the next start)');
   }
 
   // Group commit: every append of one event-loop turn shares one transaction, so the cost of a
@@ -120,17 +120,20 @@ export function createJournal(options: JournalOptions): Journal {
     if (batch.length === 0) return;
     if (closed) {
       writeFailed(batch.length, new Error('journal is closed'));
-      for (const waiting of batch) waiting.resolve();
+      for (const waiting of batch) waiting.resolve(false);
       return;
     }
     // One transaction for the batch; if it fails, one per call, so that a call that cannot be stored does not take
     // the others with it (a full disk fails them all the same).
-    if (!commitRows(batch)) {
-      const failed: Array<[Waiting, unknown]> = batch.length === 1 ? [[batch[0]!, lastError]] : [];
-      if (batch.length > 1) for (const waiting of batch) if (!commitRows([waiting])) failed.push([waiting, lastError]);
-      for (const [waiting, error] of failed) writeFailed(1, error, waiting.row.columns[0] as string);
+    if (commitRows(batch)) {
+      for (const waiting of batch) waiting.resolve(true);
+      return;
     }
-    for (const waiting of batch) waiting.resolve();
+    const firstError = lastError;
+    const failed = batch.length === 1 ? batch : batch.filter((waiting) => !commitRows([waiting]));
+    // One line for the batch: on a full disk every call fails, and a line per call would flood the log.
+    if (failed.length > 0) writeFailed(failed.length, firstError, failed[0]?.row.columns[0] as string);
+    for (const waiting of batch) waiting.resolve(!failed.includes(waiting));
   }
 
   let lastError: unknown;
@@ -185,9 +188,9 @@ export function createJournal(options: JournalOptions): Journal {
         row = callRow(call, newRowDelivery, appendOptions?.json);
       } catch (error) {
         writeFailed(1, error, call.id);
-        return Promise.resolve();
+        return Promise.resolve(false);
       }
-      return new Promise<void>((resolve) => {
+      return new Promise<boolean>((resolve) => {
         if (queue.length === 0) {
           if (options.commitDelayMs) setTimeout(commitQueue, options.commitDelayMs);
           else setImmediate(commitQueue);

@@ -35,8 +35,8 @@ export type DeliveryState =
 export interface TraceBackend {
   journal: Journal;
   shipper?: TraceShipper;
-  /** Journals the call (resolves once committed, never rejects) and wakes the shipper. */
-  record(call: LlmCall, options?: AppendOptions): Promise<void>;
+  /** Journals the call and wakes the shipper: resolves once committed (true) or not stored (false); never rejects. */
+  record(call: LlmCall, options?: AppendOptions): Promise<boolean>;
   state(): DeliveryState;
   /** Flushes to Langfuse for at most `flushTimeoutMs`, then closes; the rest ships after the next start. */
   close(flushTimeoutMs: number): Promise<void>;
@@ -98,8 +98,9 @@ export function createTraceBackend(settings: TraceBackendSettings): TraceBackend
       } catch {
         // The shipper maps the record again when it sends it, and reports the failure then.
       }
-      await journal.append(call, span === undefined ? options : { ...options, span });
+      const stored = await journal.append(call, span === undefined ? options : { ...options, span });
       shipper.notify();
+      return stored;
     },
     state: () => ({ mode: 'langfuse', ...shipper.state() }),
     async close(flushTimeoutMs) {

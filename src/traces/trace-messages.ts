@@ -4,7 +4,8 @@ import type { TraceBackendSettings, DeliveryState } from './trace-backend.ts';
 
 /** What the worker needs to build the backend; the logger stays on the main thread (logs are forwarded). */
 export type WorkerSettings = Omit<TraceBackendSettings, 'logger' | 'now'> & {
-  currentSpoolFile: string;
+  /** This run's spool files: named with this process id and a creation time at or after this (epoch ms). */
+  spoolSince: number;
   /** Nice value the worker gives its own thread (Linux): trace work yields the CPU to requests. 0: none. */
   niceness: number;
   /** One Int32: the request thread's event-loop utilisation over the last 100 ms, in thousandths. */

@@ -5,6 +5,9 @@
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
+/** A failed write or rotation; `sealed`: the file it sealed first, which must still be handed over. */
+export type SpoolError = Error & { sealed?: string };
+
 export interface Spool {
   /** The file being written now. */
   readonly file: string;
@@ -40,6 +43,7 @@ export function createSpool(dataDir: string): Spool {
     counter += 1;
     // Sortable and unique per process, so files from a previous run are never reopened.
     file = join(dir, `${Date.now().toString().padStart(15, '0')}-${process.pid}-${counter}.jsonl`);
+    fd = -1; // if the open fails, no write may go to a descriptor number the process has since reused
     fd = openSync(file, 'a');
     torn = false;
     bytes = 0;
@@ -52,23 +56,35 @@ export function createSpool(dataDir: string): Spool {
     get file() { return file; },
     get lines() { return lines; },
     write(json) {
-      const sealed = torn || bytes > maxFileBytes || (bytes > 0 && Date.now() - openedAt > maxFileAgeMs) ? this.rotate() : undefined;
-      const line = `${json}\n`;
-      const written = writeSync(fd, line);
-      bytes += written;
-      lines += 1;
-      // A short write (a full disk) leaves a torn last line, which readers skip; the next record goes to a new file
-      // rather than after it, where it would be read as part of the torn one.
-      if (written !== Buffer.byteLength(line)) {
-        torn = true;
-        throw new Error(`spool write cut short: ${written} of ${Buffer.byteLength(line)} bytes written`);
+      let sealed: string | undefined;
+      try {
+        if (fd === -1) open(); // the last open failed (a full disk, too many files): try again
+        else if (torn || bytes > maxFileBytes || (bytes > 0 && Date.now() - openedAt > maxFileAgeMs)) sealed = this.rotate();
+        const line = `${json}\n`;
+        const written = writeSync(fd, line);
+        bytes += written;
+        lines += 1;
+        // A short write (a full disk) leaves a torn last line, which readers skip; the next record goes to a new file
+        // rather than after it, where it would be read as part of the torn one.
+        if (written !== Buffer.byteLength(line)) {
+          torn = true;
+          throw new Error(`spool write cut short: ${written} of ${Buffer.byteLength(line)} bytes written`);
+        }
+        return sealed;
+      } catch (error) {
+        // The file sealed before the failure still has to be handed over: it travels with the error.
+        const sealedBefore = sealed ?? (error as SpoolError).sealed;
+        throw Object.assign(error as Error, sealedBefore === undefined ? {} : { sealed: sealedBefore });
       }
-      return sealed;
     },
     rotate() {
-      closeSync(fd);
       const sealed = file;
-      open();
+      if (fd !== -1) closeSync(fd);
+      try {
+        open();
+      } catch (error) {
+        throw Object.assign(error as Error, { sealed });
+      }
       return sealed;
     },
     close() {

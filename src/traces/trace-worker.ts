@@ -57,11 +57,20 @@ function track(work: Promise<unknown>): void {
 }
 
 /**
- * Appends spool lines. `counted`: lines the main thread handed over (in a message, or left in a spool file
- * it sealed), which it counts as in flight until `committed` covers them; not lines of a previous run.
+ * Spool files of this run, by generation: the records posted between two seals belong to one file. A file goes only
+ * once all its records are in the journal; one whose records the journal could not store (a full disk) stays, and
+ * its records are read again at the next start (those already stored are skipped).
  */
-function append(lines: string[], counted: boolean): Promise<void> {
-  const writes: Promise<void>[] = [];
+let generation = 0;
+const failedGenerations = new Set<number>();
+
+/**
+ * Appends spool lines; resolves true when every one is in the journal. `counted`: lines the main thread handed over
+ * (in a message, or left in a spool file it sealed), which it counts as in flight until `committed` covers them;
+ * not lines of a previous run. `of`: the generation of this run's spool file they come from.
+ */
+function append(lines: string[], counted: boolean, of?: number): Promise<boolean> {
+  const writes: Promise<boolean>[] = [];
   for (const json of lines) {
     let call: LlmCall;
     try {
@@ -72,42 +81,46 @@ function append(lines: string[], counted: boolean): Promise<void> {
     // A call can arrive twice (read back from the spool and sent as a message): the first one wins.
     writes.push(backend.record(call, { json, ifAbsent: true }));
   }
-  const done = Promise.all(writes).then(() => {
+  const done = Promise.all(writes).then((stored) => {
     committed += counted ? lines.length : 0;
     stateChanged();
+    const all = stored.every(Boolean);
+    if (!all && of !== undefined) failedGenerations.add(of);
+    return all;
   });
   track(done);
   return done;
 }
 
-/**
- * A spool file goes once its records are in the journal, and only then: if a journal write failed since `since`
- * (a full disk), the file stays and its records are read again at the next start (those already in are skipped).
- */
-const writeErrors = () => backend.journal.stats().writeErrors;
-function removeIfJournaled(file: string, since: number): void {
-  if (writeErrors() === since) removeSpoolFile(file);
+function keepOrRemove(file: string, journaled: boolean): void {
+  if (journaled) removeSpoolFile(file);
   else logger.warn({ file }, 'spool file kept: some trace records could not be written to the journal; they are read again at the next start');
 }
 
-/** Journal write failures counted when the last sealed file was decided on: the next file's records came after. */
-let errorsAtLastSeal = 0;
-
-/** Lines of a sealed spool file the main thread never posted: read them back, then the file can go. */
+/**
+ * The current spool file is sealed (its posted lines were released just before): read back the lines the main
+ * thread never posted, then the file goes if every record of its generation is in the journal.
+ */
 function replaySealed(file: string, replayFrom: number | undefined): Promise<void> {
-  const replayed = replayFrom === undefined ? Promise.resolve() : append(readSpoolLines(file).slice(replayFrom), true);
+  const sealedGeneration = generation;
+  generation += 1;
+  const replayed = replayFrom === undefined ? Promise.resolve(true) : append(readSpoolLines(file).slice(replayFrom), true, sealedGeneration);
   return Promise.all([last, replayed]).then(() => {
-    const since = errorsAtLastSeal;
-    errorsAtLastSeal = writeErrors();
-    removeIfJournaled(file, since);
+    keepOrRemove(file, !failedGenerations.has(sealedGeneration));
+    failedGenerations.delete(sealedGeneration);
   });
 }
 
-// Records of a previous run (or of a worker that died) that may not have reached the journal.
+// Records of a previous run (or of a worker that died) that may not have reached the journal. Only other processes'
+// files go once journaled: this process's own (a worker that died) are still written to or will be sealed, and a
+// leftover of them is read again, harmlessly, at the next start.
+const ownFile = (file: string) => {
+  const [, createdAt, pid] = /(\d+)-(\d+)-\d+\.jsonl$/.exec(file) ?? [];
+  return Number(pid) === process.pid && Number(createdAt) >= settings.spoolSince;
+};
 for (const { file, lines } of readSpool(settings.dataDir)) {
   if (lines.length > 0) logger.info({ file, records: lines.length }, 'moving spooled trace records into the journal');
-  const since = writeErrors();
-  void append(lines, false).then(() => { if (file !== settings.currentSpoolFile) removeIfJournaled(file, since); });
+  void append(lines, false).then((journaled) => { if (!ownFile(file)) keepOrRemove(file, journaled); });
 }
 
 // While the request thread is busy (a burst), records wait here, parsed and journaled a moment later:
@@ -131,8 +144,10 @@ function releaseHeld() {
 
 /** A released backlog goes in 500 at a time, each slice once the one before is committed: never all parsed at once. */
 function appendInSlices(lines: string[]): Promise<void> {
+  // Held lines were all posted since the last seal (a seal releases them first): the current file's generation.
+  const of = generation;
   const done = (async () => {
-    for (let start = 0; start < lines.length; start += 500) await append(lines.slice(start, start + 500), true);
+    for (let start = 0; start < lines.length; start += 500) await append(lines.slice(start, start + 500), true, of);
   })();
   track(done);
   return done;
