@@ -1,7 +1,7 @@
 // The pino options of the gateway's log, which must never print a configured secret (redact.ts).
 import type { LoggerOptions } from 'pino';
 import type { Config } from './config.ts';
-import { jsonSecrets, redacted, redactText } from './redact.ts';
+import { jsonSecrets, redacted, redactJson } from './redact.ts';
 
 export function loggerOptions(config: Config, secrets: string[]): LoggerOptions {
   const inJson = jsonSecrets(secrets);
@@ -10,7 +10,7 @@ export function loggerOptions(config: Config, secrets: string[]): LoggerOptions 
     // Secrets are never logged on purpose; this is the net under that rule for anything logged by accident.
     redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'headers.authorization', 'headers["x-api-key"]'], censor: redacted },
     hooks: {
-      streamWrite: (line) => redactText(line, inJson),
+      streamWrite: (line) => redactJson(line, inJson),
     },
     ...(config.prettyLogs && { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,reqId' } } }),
   };

@@ -21,10 +21,12 @@ export function configuredSecrets(config: Config, options: { generated?: boolean
   ].filter((value): value is string => typeof value === 'string' && value.length >= minSecretLength);
 }
 
-/** The secrets as they appear in JSON text too (a quote or a backslash in a key is escaped there). */
+/**
+ * The secrets as they appear inside JSON strings (a quote or a backslash in a key is escaped there). Only that form
+ * is searched in JSON text: the raw form of a key ending in a backslash would match half of an escape.
+ */
 export function jsonSecrets(secrets: readonly string[]): string[] {
-  const searched = secrets.filter((secret) => secret.length >= minSecretLength);
-  return [...new Set(searched.flatMap((secret) => [secret, JSON.stringify(secret).slice(1, -1)]))];
+  return [...new Set(secrets.filter((secret) => secret.length >= minSecretLength).map((secret) => JSON.stringify(secret).slice(1, -1)))];
 }
 
 /** `text` with every occurrence of each secret replaced; one search per secret when none occurs. */
@@ -34,7 +36,31 @@ export function redactText(text: string, secrets: readonly string[]): string {
   return clean;
 }
 
-/** The same for bytes: the same buffer when no secret occurs in it. */
+/**
+ * JSON text (a call record, a log line) with the secrets (`jsonSecrets`) replaced, still valid JSON: when replacing
+ * the text would break it (a key that is all digits, matched in a number), the strings of the parsed value are
+ * replaced instead. One search per secret when none occurs.
+ */
+export function redactJson(text: string, secrets: readonly string[]): string {
+  const clean = redactText(text, secrets);
+  if (clean === text) return text;
+  try {
+    JSON.parse(clean);
+    return clean;
+  } catch {
+    try {
+      const value = JSON.parse(text, (_key, item: unknown) => (typeof item === 'string' ? redactText(item, secrets.map(unescape)) : item));
+      return JSON.stringify(value) + (text.endsWith('\n') ? '\n' : '');
+    } catch {
+      return clean; // not JSON in the first place
+    }
+  }
+}
+
+/** A JSON-escaped secret back as the characters a parsed string holds. */
+const unescape = (secret: string): string => JSON.parse(`"${secret}"`) as string;
+
+/** The same for bytes (an answer, stream events: JSON text): the same buffer when no secret occurs in it. */
 export function redactBytes(bytes: Buffer, secrets: readonly string[]): Buffer {
   return secrets.some((secret) => bytes.includes(secret)) ? Buffer.from(redactText(bytes.toString('utf8'), secrets)) : bytes;
 }

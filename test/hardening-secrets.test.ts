@@ -193,12 +193,20 @@ describe('secrets never leak', () => {
 });
 
 describe('redaction', () => {
-  it('replaces a secret, escaped or not, and leaves text alone when a configured value is too short to be one', async () => {
-    const { jsonSecrets, redactBytes, redactText } = await import('../src/redact.ts');
+  it('replaces a secret in JSON text and keeps the JSON valid, and leaves text alone when a value is too short to be a key', async () => {
+    const { jsonSecrets, redactBytes, redactJson } = await import('../src/redact.ts');
     const secrets = jsonSecrets(['sk-or-"quoted"-key', 'k']);
-    assert.equal(redactText('a sk-or-"quoted"-key b', secrets), 'a [redacted] b');
-    assert.equal(redactText(JSON.stringify({ m: 'sk-or-"quoted"-key' }), secrets), '{"m":"[redacted]"}');
+    assert.equal(redactJson(JSON.stringify({ m: 'say sk-or-"quoted"-key' }), secrets), '{"m":"say [redacted]"}');
     const untouched = Buffer.from('{"kind":"ok","k":"kk"}');
     assert.equal(redactBytes(untouched, secrets), untouched, 'the same buffer when nothing is replaced');
+    // A key ending in a backslash: its raw form would match half of an escape and break the record.
+    const backslash = jsonSecrets(['Tr0ub4dor&3\\']);
+    const record = JSON.stringify({ input: 'my key is Tr0ub4dor&3\\ ok', path: 'C:\\dir\\' });
+    assert.deepEqual(JSON.parse(redactJson(record, backslash)), { input: 'my key is [redacted] ok', path: 'C:\\dir\\' });
+    // A key of digits that also appears as a number: the JSON stays valid, the string is still redacted.
+    const digits = jsonSecrets(['20250101']);
+    const usage = JSON.stringify({ usage: { input: 20250101 }, message: 'key 20250101' });
+    assert.deepEqual(JSON.parse(redactJson(usage, digits)), { usage: { input: 20250101 }, message: 'key [redacted]' });
+    assert.equal(redactJson(`${usage}\n`, digits).endsWith('}\n'), true, 'a log line keeps its newline');
   });
 });

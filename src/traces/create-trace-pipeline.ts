@@ -4,7 +4,7 @@
 import { Worker } from 'node:worker_threads';
 import type { LlmCall } from '../calls/llm-call.ts';
 import type { Config } from '../config.ts';
-import { configuredSecrets, jsonSecrets, redactText } from '../redact.ts';
+import { configuredSecrets, jsonSecrets, redactJson } from '../redact.ts';
 import type { Logger } from './logger.ts';
 import { openJournalReader } from './journal-reader.ts';
 import type { JournalReader } from './journal-reader.ts';
@@ -148,7 +148,7 @@ export function createTracePipeline(settings: TracePipelineSettings): TracePipel
   return {
     journal,
     async record(call) {
-      const json = redactText(JSON.stringify(call), secretsInJson);
+      const json = redactJson(JSON.stringify(call), secretsInJson);
       let written = false;
       try {
         const rotated = spool.write(json);
