@@ -37,7 +37,7 @@ export function startBenchLangfuse(options: { port?: number; validateEvery?: num
   // Bodies answered but not read yet; read at once past this many bytes, so memory stays bounded.
   let unread: Array<{ encoding: string | undefined; raw: Buffer }> = [];
   let unreadBytes = 0;
-  const maxUnreadBytes = 16 * 1024 * 1024;
+  const maxUnreadBytes = 256 * 1024 * 1024; // far more than a default run sends (about 30 MB for 200,000 calls)
   let read = 0;
 
   function readAll() {

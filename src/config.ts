@@ -126,10 +126,15 @@ export function readEnvironment(env: NodeJS.ProcessEnv, cwd: string): Record<str
  */
 export function parseDotenv(text: string): Record<string, string> {
   const values = parseEnv(text) as Record<string, string>;
+  // The last assignment of each name is the one that counts, as in parseEnv.
+  const last = new Map<string, string>();
   for (const line of text.split(/\r?\n/)) {
-    const match = /^\s*(?:export\s+)?([\w.-]+)\s*=\s*([^"'`\s].*)$/.exec(line);
-    if (!match) continue;
-    const [, name = '', raw = ''] = match;
+    const match = /^\s*(?:export\s+)?([\w.-]+)\s*=([^\S\r\n]*)(.*)$/.exec(line);
+    if (match) last.set(match[1] ?? '', match[2] ? `${match[2]}${match[3] ?? ''}` : match[3] ?? '');
+  }
+  for (const [name, raw] of last) {
+    // Quoted values, and a value that is only a comment (`API_KEY=   # set me`), are as parseEnv read them.
+    if (/^\s*["'`]/.test(raw) || /^\s+#/.test(raw)) continue;
     const value = raw.replace(/\s+#.*$/, '').trim();
     // Only where parseEnv cut the value short at a `#`; anything else it read is left as it read it.
     const read = values[name];

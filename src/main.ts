@@ -28,7 +28,8 @@ async function main() {
   const logger = pino(loggerOptions(config, configuredSecrets(config)));
   // The journal and the spool live in DATA_DIR: without them no call could be traced, so the gateway does not start.
   function unusable(error: unknown): never {
-    const reason = (error as { code?: string }).code ?? (error as Error).message;
+    const { code, message } = error as { code?: string; message?: string };
+    const reason = [code, message].filter(Boolean).join(': ').replace(/\s+/g, ' ');
     process.stderr.write(`Configuration error: DATA_DIR=${JSON.stringify(config.dataDir)} cannot be used (${reason}): it must be a `
       + 'directory the gateway can create and write to.\n');
     process.exit(1);

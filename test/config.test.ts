@@ -128,12 +128,14 @@ describe('configuration', () => {
     const dir = mkdtempSync(join(tmpdir(), 'gw-env-'));
     try {
       writeFileSync(join(dir, '.env'), 'API_KEY=Str0ng#Pass-9d8f7e6a\nX_TITLE=My App # the title\nHTTP_REFERER="http://a/#b"\n'
-        + 'LANGFUSE_RELEASE=#1\nOPENROUTER_API_KEY=\nPORT=9100\n');
+        + 'LANGFUSE_RELEASE=#1\nOPENROUTER_API_KEY=\nPORT=9100\nLANGFUSE_PUBLIC_KEY=   # set me\nTRACE_TAGS=c#x\nTRACE_TAGS=c\n');
       const env = readEnvironment({ PORT: '', OPENROUTER_API_KEY: 'sk-env' }, dir);
       assert.equal(env.API_KEY, 'Str0ng#Pass-9d8f7e6a');
       assert.equal(env.X_TITLE, 'My App');
       assert.equal(env.HTTP_REFERER, 'http://a/#b');
       assert.equal(env.LANGFUSE_RELEASE, '#1');
+      assert.equal(env.LANGFUSE_PUBLIC_KEY, '', 'a value that is only a comment is empty, not "# set me"');
+      assert.equal(env.TRACE_TAGS, 'c', 'the last assignment counts');
       // An empty environment variable does not hide the file's value; a set one wins over the file's empty one.
       assert.equal(loadConfig(env).port, 9100);
       assert.equal(loadConfig(env).openrouter.apiKey, 'sk-env');

@@ -164,9 +164,16 @@ describe('bad input', () => {
     assert.equal(call?.metadata.client, 'Agent/1 (Ünïcode)');
     const forwarded = upstream.requests.at(-1)?.headers['x-session-id'];
     assert.deepEqual(Buffer.from(String(forwarded), 'latin1'), utf8('séance-€-日本'), 'OpenRouter gets the bytes the client sent');
-    // Bytes that are not UTF-8 are read as Latin-1, as Node reads them.
+    // Bytes that are not UTF-8 are read as Latin-1, as Node reads them; valid UTF-8 is UTF-8, U+FFFD included.
     assert.equal(headerText(Buffer.from('größe', 'latin1').toString('latin1')), 'größe');
+    assert.equal(headerText(Buffer.from('a\uFFFDé', 'utf8').toString('latin1')), 'a\uFFFDé');
     assert.equal(headerText('plain'), 'plain');
+    // A Latin-1 session id goes to OpenRouter as the bytes the client sent, not re-encoded.
+    const latin1 = await rawRequest(gateway.url, rawHttpRequest('POST', '/v1/chat/completions', [
+      ['authorization', `Bearer ${KEY}`], ['content-type', 'application/json'], ['x-session-id', Buffer.from('séance', 'latin1')],
+    ], '{"model":"openai/gpt-4o-mini","messages":[]}'));
+    assert.equal(latin1.status, 200);
+    assert.deepEqual(Buffer.from(String(upstream.requests.at(-1)?.headers['x-session-id']), 'latin1'), Buffer.from('séance', 'latin1'));
   });
 
   it('never answers 5xx to odd methods and paths', async () => {

@@ -249,12 +249,17 @@ describe('trace privacy and sampling settings', () => {
       await post(`${privateGateway.url}/v1/completions`, { model: 'openai/gpt-4o-mini', prompt: 'my secret prefix', suffix: 'my secret suffix' }, { 'x-api-key': privateGateway.key });
       const completion = (await langfuse.waitForTraces(2, 5000))[1];
       assert.ok(!JSON.stringify(completion).includes('my secret'), 'a completion\'s suffix is content too');
+      // An upstream error's metadata stays, but not the provider's raw error text, which may quote the request.
+      await post(`${privateGateway.url}/v1/chat/completions`, { ...body, model: 'fake/status:502' }, { 'x-api-key': privateGateway.key });
+      const failed = (await langfuse.waitForTraces(3, 5000))[2]!.observations[0]!;
+      assert.match(failed.statusMessage ?? '', /"provider_name"/);
+      assert.doesNotMatch(failed.statusMessage ?? '', /upstream connection reset|"raw"/);
 
       const plain = await post(`${unsampled.url}/v1/chat/completions`, body, { 'x-api-key': unsampled.key });
       assert.equal(plain.status, 200);
       assert.equal(plain.headers['x-trace-id'], undefined);
       await new Promise((resolve) => setTimeout(resolve, 500));
-      assert.equal(langfuse.traces().length, 2, 'the unsampled call was not traced');
+      assert.equal(langfuse.traces().length, 3, 'the unsampled call was not traced');
     } finally {
       await privateGateway.close();
       await unsampled.close();

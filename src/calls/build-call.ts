@@ -96,6 +96,7 @@ export function buildCall(facts: CallFacts): LlmCall {
     status: facts.status,
     outcome,
     level,
-    statusMessage,
+    // The provider's raw error text may quote the request: it is content.
+    statusMessage: facts.captureContent ? statusMessage : statusMessage?.replace(/"raw":"(?:[^"\\]|\\.)*",?/g, '').replace(/,}/g, '}'),
   };
 }

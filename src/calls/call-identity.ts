@@ -28,10 +28,13 @@ export interface CallIdentity {
 
 type Body = Record<string, unknown>;
 
-const header = (headers: IncomingHttpHeaders, name: string) => {
+const rawHeader = (headers: IncomingHttpHeaders, name: string) => {
   const value = headers[name];
-  return headerText(Array.isArray(value) ? value[0] : value);
+  return Array.isArray(value) ? value[0] : value;
 };
+const header = (headers: IncomingHttpHeaders, name: string) => headerText(rawHeader(headers, name));
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * A header value as the client wrote it. Node reads header bytes as Latin-1, one character per byte; clients send
@@ -39,12 +42,22 @@ const header = (headers: IncomingHttpHeaders, name: string) => {
  */
 export function headerText(value: string | undefined): string | undefined {
   if (value === undefined || !/[\x80-\xff]/.test(value)) return value;
-  const utf8 = Buffer.from(value, 'latin1').toString('utf8');
-  return utf8.includes('\uFFFD') ? value : utf8;
+  try {
+    return strictUtf8.decode(Buffer.from(value, 'latin1'));
+  } catch {
+    return value;
+  }
 }
 
-/** Text as HTTP header bytes: UTF-8, one character per byte (what undici writes as it is). */
-const onTheWire = (text: string | undefined) => (text === undefined || /^[\x00-\x7f]*$/.test(text) ? text : Buffer.from(text, 'utf8').toString('latin1'));
+/**
+ * The cleaned `x-session-id` as header bytes for OpenRouter: the client's own bytes when cleaning left the value as it
+ * was read, else the cleaned text as UTF-8 (one character per byte: what undici writes as it is).
+ */
+function sessionOnTheWire(raw: string | undefined, read: string | undefined, clean: string | undefined): string | undefined {
+  if (clean === undefined || raw === undefined) return clean;
+  if (clean === read) return raw;
+  return /^[\x00-\x7f]*$/.test(clean) ? clean : Buffer.from(clean, 'utf8').toString('latin1');
+}
 
 
 /** The type where a response format belongs (`text.format` on /responses), when it is not a real one. */
@@ -81,7 +94,9 @@ export function identifyCall(endpoint: Endpoint, body: Body, headers: IncomingHt
   const metadata = isObject(body.metadata) ? body.metadata : {};
   // OpenRouter's own order: the body's session_id, else the x-session-id header (../shared/contracts/openrouter.md),
   // so the Langfuse session is the one OpenRouter groups the call under. Up to 256 characters, as there.
-  const sessionHeader = cleanLabel(header(headers, 'x-session-id'), 256);
+  const rawSession = rawHeader(headers, 'x-session-id');
+  const readSession = headerText(rawSession);
+  const sessionHeader = cleanLabel(readSession, 256);
   const sessionId = smuggledSessionId
     ?? cleanLabel(body.session_id, 256)
     ?? sessionHeader
@@ -91,7 +106,8 @@ export function identifyCall(endpoint: Endpoint, body: Body, headers: IncomingHt
   const tags = cleanTags([...headerTags, ...defaultTags]);
   const name = cleanLabel(header(headers, 'x-trace-name'), 100) ?? endpoint;
   return {
-    sessionId, userId, tags, name, smuggledFormat: smuggledType !== undefined, smuggledSessionId, sessionHeader: onTheWire(sessionHeader),
+    sessionId, userId, tags, name, smuggledFormat: smuggledType !== undefined, smuggledSessionId,
+    sessionHeader: sessionOnTheWire(rawSession, readSession, sessionHeader),
     metadata: clientMetadata(metadata),
   };
 }

@@ -113,8 +113,14 @@ function readWhole(body: Readable, onHeartbeat: (chunk: Buffer) => void): Promis
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     body.on('data', (chunk: Buffer) => {
-      if (chunks.length === 0 && isBlank(chunk)) onHeartbeat(chunk);
-      else chunks.push(chunk);
+      if (chunks.length > 0 || !isBlank(chunk)) chunks.push(chunk);
+      else {
+        try {
+          onHeartbeat(chunk);
+        } catch (error) {
+          body.destroy(error as Error);
+        }
+      }
     });
     body.once('end', () => resolve(chunks));
     body.once('error', reject);

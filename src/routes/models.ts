@@ -5,12 +5,13 @@ import type { UpstreamClient } from '../upstream/openrouter-client.ts';
 import { backoffHeaders, forwardableHeaders, headerValue } from '../upstream/response-headers.ts';
 import { classifyUpstreamFailure, unreadableAnswer } from '../upstream/upstream-failure.ts';
 import type { Config } from '../config.ts';
+import { configuredSecrets } from '../redact.ts';
 
 export function modelsRoute(config: Config, upstream: UpstreamClient) {
   return async function routes(app: FastifyInstance) {
     app.get('/models', async (request, reply) => {
       if (!upstream.configured) throw errors.missingUpstreamKey();
-      const query = request.url.includes('?') ? withoutKeys(request.url.slice(request.url.indexOf('?') + 1), config.apiKeys) : '';
+      const query = request.url.includes('?') ? withoutKeys(request.url.slice(request.url.indexOf('?') + 1), configuredSecrets(config, { generated: true })) : '';
       const controller = new AbortController();
       const onClose = () => controller.abort();
       reply.raw.once('close', onClose);
