@@ -29,7 +29,7 @@ async function main() {
   // The journal and the spool live in DATA_DIR: without them no call could be traced, so the gateway does not start.
   function unusable(error: unknown): never {
     const { code, message } = error as { code?: string; message?: string };
-    const reason = [code, message].filter(Boolean).join(': ').replace(/\s+/g, ' ');
+    const reason = (message && code && !message.startsWith(code) ? `${code}: ${message}` : message ?? code ?? 'unknown error').replace(/\s+/g, ' ');
     process.stderr.write(`Configuration error: DATA_DIR=${JSON.stringify(config.dataDir)} cannot be used (${reason}): it must be a `
       + 'directory the gateway can create and write to.\n');
     process.exit(1);

@@ -51,7 +51,7 @@ describe('the gateway process', () => {
     const result = spawnSync(process.execPath, [`${root}src/main.ts`], { env: { PATH: process.env.PATH, DATA_DIR: join(dir, 'afile', 'data') }, encoding: 'utf8', timeout: 15_000 });
     assert.equal(result.status, 1);
     assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
-    assert.match(result.stderr, /DATA_DIR=.*afile.*cannot be used \(ENOTDIR\)/);
+    assert.match(result.stderr, /DATA_DIR=.*afile.*cannot be used \(ENOTDIR: not a directory/);
   });
 
   it('refuses a second gateway on the same DATA_DIR while the first runs, and starts once it is gone (even SIGKILLed)', async (t) => {
