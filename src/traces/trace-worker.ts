@@ -111,9 +111,9 @@ function replaySealed(file: string, replayFrom: number | undefined): Promise<voi
   });
 }
 
-// Records of a previous run (or of a worker that died) that may not have reached the journal. Only other processes'
-// files go once journaled: this process's own (a worker that died) are still written to or will be sealed, and a
-// leftover of them is read again, harmlessly, at the next start.
+// Records of a previous run (or of a worker that died) that may not have reached the journal. Only earlier runs'
+// files go once journaled (another process id, or the same one before this run began: a container's): this run's
+// own (a worker that died) are still written to or will be sealed, and a leftover is read again at the next start.
 const ownFile = (file: string) => {
   const [, createdAt, pid] = /(\d+)-(\d+)-\d+\.jsonl$/.exec(file) ?? [];
   return Number(pid) === process.pid && Number(createdAt) >= settings.spoolSince;
