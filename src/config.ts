@@ -126,11 +126,21 @@ export function readEnvironment(env: NodeJS.ProcessEnv, cwd: string): Record<str
  */
 export function parseDotenv(text: string): Record<string, string> {
   const values = parseEnv(text) as Record<string, string>;
-  // The last assignment of each name is the one that counts, as in parseEnv.
+  // The last assignment of each name is the one that counts, as in parseEnv; lines inside a quoted value that spans
+  // several lines are part of that value, not assignments.
   const last = new Map<string, string>();
+  let openQuote: string | undefined;
   for (const line of text.split(/\r?\n/)) {
+    if (openQuote !== undefined) {
+      if (line.includes(openQuote)) openQuote = undefined;
+      continue;
+    }
     const match = /^\s*(?:export\s+)?([\w.-]+)\s*=([^\S\r\n]*)(.*)$/.exec(line);
-    if (match) last.set(match[1] ?? '', match[2] ? `${match[2]}${match[3] ?? ''}` : match[3] ?? '');
+    if (!match) continue;
+    const value = match[3] ?? '';
+    const quote = /^["'`]/.exec(value)?.[0];
+    if (quote !== undefined && !value.slice(1).includes(quote)) openQuote = quote;
+    last.set(match[1] ?? '', match[2] ? `${match[2]}${value}` : value);
   }
   for (const [name, raw] of last) {
     // Quoted values, and a value that is only a comment (`API_KEY=   # set me`), are as parseEnv read them.

@@ -38,8 +38,9 @@ export function redactText(text: string, secrets: readonly string[]): string {
 
 /**
  * JSON text (a call record, a log line) with the secrets (`jsonSecrets`) replaced, still valid JSON: when replacing
- * the text would break it (a key that is all digits, matched in a number), the strings of the parsed value are
- * replaced instead. One search per secret when none occurs.
+ * the text would break it (a key that is all digits, matched in a number), the strings of the parsed value, keys
+ * included, are replaced instead (numbers then go through JSON.parse: one beyond 2^53 loses digits). One search per
+ * secret when none occurs.
  */
 export function redactJson(text: string, secrets: readonly string[]): string {
   const clean = redactText(text, secrets);
@@ -48,12 +49,20 @@ export function redactJson(text: string, secrets: readonly string[]): string {
     JSON.parse(clean);
     return clean;
   } catch {
+    let value: unknown;
     try {
-      const value = JSON.parse(text, (_key, item: unknown) => (typeof item === 'string' ? redactText(item, secrets.map(unescape)) : item));
-      return JSON.stringify(value) + (text.endsWith('\n') ? '\n' : '');
+      value = JSON.parse(text);
     } catch {
       return clean; // not JSON in the first place
     }
+    const plain = secrets.map(unescape);
+    const walk = (item: unknown): unknown => {
+      if (typeof item === 'string') return redactText(item, plain);
+      if (Array.isArray(item)) return item.map(walk);
+      if (item === null || typeof item !== 'object') return item;
+      return Object.fromEntries(Object.entries(item).map(([key, inner]) => [redactText(key, plain), walk(inner)]));
+    };
+    return JSON.stringify(walk(value)) + (text.endsWith('\n') ? '\n' : '');
   }
 }
 

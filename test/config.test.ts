@@ -128,7 +128,8 @@ describe('configuration', () => {
     const dir = mkdtempSync(join(tmpdir(), 'gw-env-'));
     try {
       writeFileSync(join(dir, '.env'), 'API_KEY=Str0ng#Pass-9d8f7e6a\nX_TITLE=My App # the title\nHTTP_REFERER="http://a/#b"\n'
-        + 'LANGFUSE_RELEASE=#1\nOPENROUTER_API_KEY=\nPORT=9100\nLANGFUSE_PUBLIC_KEY=   # set me\nTRACE_TAGS=c#x\nTRACE_TAGS=c\n');
+        + 'LANGFUSE_RELEASE=#1\nOPENROUTER_API_KEY=\nPORT=9100\nLANGFUSE_PUBLIC_KEY=   # set me\nTRACE_TAGS=c#x\nTRACE_TAGS=c\n'
+        + 'NOTE="how to set it:\nAPI_KEY=xyz\n"\n');
       const env = readEnvironment({ PORT: '', OPENROUTER_API_KEY: 'sk-env' }, dir);
       assert.equal(env.API_KEY, 'Str0ng#Pass-9d8f7e6a');
       assert.equal(env.X_TITLE, 'My App');

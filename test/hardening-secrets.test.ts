@@ -208,5 +208,7 @@ describe('redaction', () => {
     const usage = JSON.stringify({ usage: { input: 20250101 }, message: 'key 20250101' });
     assert.deepEqual(JSON.parse(redactJson(usage, digits)), { usage: { input: 20250101 }, message: 'key [redacted]' });
     assert.equal(redactJson(`${usage}\n`, digits).endsWith('}\n'), true, 'a log line keeps its newline');
+    assert.deepEqual(JSON.parse(redactJson(JSON.stringify({ n: 1202501010, metadata: { 20250101: 'v' } }), digits)),
+      { n: 1202501010, metadata: { '[redacted]': 'v' } }, 'a key is redacted in property names too');
   });
 });

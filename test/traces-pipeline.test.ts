@@ -202,6 +202,17 @@ describe('trace pipeline', () => {
     await until(() => !readdirSync(dir).includes(name), 5000, 'the previous run\'s spool file to go');
   });
 
+  it('survives a spool rotation that fails while the worker catches up (the process does not crash), and records on', async () => {
+    const traces = pipeline({ maxInFlight: 2 });
+    for (let index = 0; index < 4; index += 1) await traces.record(call());
+    // The next spool file cannot be opened (here the directory is gone; on a real machine a full disk, EMFILE).
+    rmSync(join(dataDir, 'spool'), { recursive: true, force: true });
+    await until(() => messages.includes('trace spool rotation failed'), 5000, 'the failed rotation to be logged');
+    mkdirSync(join(dataDir, 'spool'));
+    await traces.record(call());
+    assert.equal(readdirSync(join(dataDir, 'spool')).length, 1, 'the next record went to a new spool file');
+  });
+
   it('holds trace work back while the request thread is busy, but only for a few seconds', async () => {
     const traces = pipeline();
     // The worker must be up: at its start it reads the spool back, which would journal the calls at once.

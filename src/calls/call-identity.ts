@@ -34,7 +34,7 @@ const rawHeader = (headers: IncomingHttpHeaders, name: string) => {
 };
 const header = (headers: IncomingHttpHeaders, name: string) => headerText(rawHeader(headers, name));
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * A header value as the client wrote it. Node reads header bytes as Latin-1, one character per byte; clients send

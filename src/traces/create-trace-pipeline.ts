@@ -140,7 +140,14 @@ export function createTracePipeline(settings: TracePipelineSettings): TracePipel
         clearInterval(overflowTimer);
         overflowTimer = undefined;
       } else if (inFlight() - (spool.lines - overflowFrom) < maxInFlight / 2) {
-        sealed(spool.rotate());
+        try {
+          sealed(spool.rotate());
+        } catch (error) {
+          // The next file could not be opened (the next record tries again): the sealed one is handed over all the same.
+          logger.error({ err: error }, 'trace spool rotation failed');
+          const rotated = (error as SpoolError).sealed;
+          if (rotated) sealed(rotated);
+        }
       }
     }, 250).unref();
   }

@@ -79,8 +79,10 @@ export function createSpool(dataDir: string): Spool {
     },
     rotate() {
       const sealed = file;
-      if (fd !== -1) closeSync(fd);
+      const closing = fd;
+      fd = -1; // a failed close still releases the descriptor (Linux): it must not be written to again
       try {
+        if (closing !== -1) closeSync(closing);
         open();
       } catch (error) {
         throw Object.assign(error as Error, { sealed });

@@ -63,6 +63,8 @@ function track(work: Promise<unknown>): void {
  */
 let generation = 0;
 const failedGenerations = new Set<number>();
+/** This run's own files read back at start-up (a worker that died) whose records the journal could not all store. */
+const failedFiles = new Set<string>();
 
 /**
  * Appends spool lines; resolves true when every one is in the journal. `counted`: lines the main thread handed over
@@ -106,8 +108,9 @@ function replaySealed(file: string, replayFrom: number | undefined): Promise<voi
   generation += 1;
   const replayed = replayFrom === undefined ? Promise.resolve(true) : append(readSpoolLines(file).slice(replayFrom), true, sealedGeneration);
   return Promise.all([last, replayed]).then(() => {
-    keepOrRemove(file, !failedGenerations.has(sealedGeneration));
+    keepOrRemove(file, !failedGenerations.has(sealedGeneration) && !failedFiles.has(file));
     failedGenerations.delete(sealedGeneration);
+    failedFiles.delete(file);
   });
 }
 
@@ -120,7 +123,10 @@ const ownFile = (file: string) => {
 };
 for (const { file, lines } of readSpool(settings.dataDir)) {
   if (lines.length > 0) logger.info({ file, records: lines.length }, 'moving spooled trace records into the journal');
-  void append(lines, false).then((journaled) => { if (!ownFile(file)) keepOrRemove(file, journaled); });
+  void append(lines, false).then((journaled) => {
+    if (!ownFile(file)) keepOrRemove(file, journaled);
+    else if (!journaled) failedFiles.add(file); // kept when it is sealed
+  });
 }
 
 // While the request thread is busy (a burst), records wait here, parsed and journaled a moment later:
