@@ -125,21 +125,20 @@ export function createJournal(options: JournalOptions): Journal {
     }
     // One transaction for the batch; if it fails, one per call, so that a call that cannot be stored does not take
     // the others with it (a full disk fails them all the same).
-    if (commitRows(batch)) {
+    const error = commitRows(batch);
+    if (error === undefined) {
       for (const waiting of batch) waiting.resolve(true);
       return;
     }
-    const firstError = lastError;
-    const failed = batch.length === 1 ? batch : batch.filter((waiting) => !commitRows([waiting]));
+    const failed = new Set(batch.length === 1 ? batch : batch.filter((waiting) => commitRows([waiting]) !== undefined));
     // One line for the batch: on a full disk every call fails, and a line per call would flood the log.
-    if (failed.length > 0) writeFailed(failed.length, firstError, failed[0]?.row.columns[0] as string);
-    for (const waiting of batch) waiting.resolve(!failed.includes(waiting));
+    const [first] = failed;
+    if (first) writeFailed(failed.size, error, first.row.columns[0] as string);
+    for (const waiting of batch) waiting.resolve(!failed.has(waiting));
   }
 
-  let lastError: unknown;
-  /** Commits the rows in one transaction; false (and `lastError`) if it failed and was rolled back. */
-  function commitRows(rows: Waiting[]): boolean {
-    lastError = undefined;
+  /** Commits the rows in one transaction; the error if it failed and was rolled back, else undefined. */
+  function commitRows(rows: Waiting[]): unknown {
     const committed: PendingRow[] = [];
     try {
       db.exec('BEGIN IMMEDIATE');
@@ -154,14 +153,13 @@ export function createJournal(options: JournalOptions): Journal {
         commits += 1;
         delivery.remember(committed);
         total += committed.length;
-        return true;
+        return undefined;
       } catch (error) {
         if (db.isTransaction) db.exec('ROLLBACK');
         throw error;
       }
     } catch (error) {
-      lastError = error;
-      return false;
+      return error ?? new Error('journal commit failed');
     }
   }
 
