@@ -133,6 +133,12 @@ export function createTracePipeline(settings: TracePipelineSettings): TracePipel
     overflowFrom = undefined;
   }
 
+  /** A spool failure that sealed a file first: that file is handed over all the same (with the lines to read back). */
+  function sealedDespite(error: unknown) {
+    const rotated = (error as SpoolError).sealed;
+    if (rotated) sealed(rotated);
+  }
+
   /** While overflowing: once the worker has caught up, seal the file so it reads the rest back now. */
   function watchOverflow() {
     overflowTimer ??= setInterval(() => {
@@ -143,10 +149,9 @@ export function createTracePipeline(settings: TracePipelineSettings): TracePipel
         try {
           sealed(spool.rotate());
         } catch (error) {
-          // The next file could not be opened (the next record tries again): the sealed one is handed over all the same.
+          // The next file could not be opened (the next record tries again).
           logger.error({ err: error }, 'trace spool rotation failed');
-          const rotated = (error as SpoolError).sealed;
-          if (rotated) sealed(rotated);
+          sealedDespite(error);
         }
       }
     }, 250).unref();
@@ -163,9 +168,7 @@ export function createTracePipeline(settings: TracePipelineSettings): TracePipel
         if (rotated) sealed(rotated);
       } catch (error) {
         logger.error({ err: error }, 'trace spool write failed: the record goes to the journal without a crash copy');
-        // A file sealed before the failure is handed over all the same (with the lines it must read back).
-        const rotated = (error as SpoolError).sealed;
-        if (rotated) sealed(rotated);
+        sealedDespite(error);
       }
       posted += 1;
       if (written && overflowFrom === undefined && inFlight() > maxInFlight) {
