@@ -38,9 +38,9 @@ export function modelsRoute(config: Config, upstream: UpstreamClient) {
  * key put in the URL by mistake, next to a valid one in a header, must not travel on).
  */
 function withoutKeys(query: string, keys: readonly string[]): string {
-  const params = new URLSearchParams(query);
-  const kept = [...params].filter(([, value]) => !keys.some((key) => value.includes(key)));
-  if (kept.length === [...params].length) return query ? `?${query}` : '';
+  const params = [...new URLSearchParams(query)];
+  const kept = params.filter(([, value]) => !keys.some((key) => value.includes(key)));
+  if (kept.length === params.length) return query ? `?${query}` : '';
   return kept.length > 0 ? `?${new URLSearchParams(kept).toString()}` : '';
 }
 
