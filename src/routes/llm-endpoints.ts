@@ -1,6 +1,5 @@
 // POST /chat/completions, /responses, /completions, /embeddings: forward to OpenRouter, stream without
 // buffering, and record the call once it has ended. The flow: parse -> identify -> forward -> tap -> record.
-import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errors } from '../errors.ts';
 import type { ProxyError } from '../errors.ts';
@@ -11,6 +10,7 @@ import { tapStream } from '../calls/stream-tap.ts';
 import { backoffHeaders, forwardableHeaders, headerValue } from '../upstream/response-headers.ts';
 import { readJsonBody } from '../http/read-json-body.ts';
 import { unreadableAnswer } from '../upstream/upstream-failure.ts';
+import type { UpstreamBody } from '../upstream/upstream-body.ts';
 import { openCall } from './call-context.ts';
 import type { CallContext, LlmRouteDeps } from './call-context.ts';
 
@@ -76,7 +76,7 @@ async function handleCall(deps: LlmRouteDeps, endpoint: Endpoint, path: string, 
  * idle timeout between the client and us (a reverse proxy's, an HTTP client's) sees what it would see from
  * OpenRouter; the status and headers go with the first one, as OpenRouter's own did.
  */
-async function forwardBody(ctx: CallContext, reply: FastifyReply, body: Readable, status: number, headers: Record<string, string | string[]>, contentType: string, retryHeaders: Record<string, string>) {
+async function forwardBody(ctx: CallContext, reply: FastifyReply, body: UpstreamBody, status: number, headers: Record<string, string | string[]>, contentType: string, retryHeaders: Record<string, string>) {
   let chunks: Buffer[];
   let started = false;
   try {
@@ -105,28 +105,27 @@ async function forwardBody(ctx: CallContext, reply: FastifyReply, body: Readable
   return reply.code(status).headers(headers).send(payload);
 }
 
-/**
- * The body's chunks, once it has ended; heartbeats before the first byte of the body go to `onHeartbeat` instead.
- * Events, not `for await`: no async iterator, end-of-stream watcher and promise per chunk on every call.
- */
-function readWhole(body: Readable, onHeartbeat: (chunk: Buffer) => void): Promise<Buffer[]> {
+/** The body's chunks, once it has ended; heartbeats before the first byte of the body go to `onHeartbeat` instead. */
+function readWhole(body: UpstreamBody, onHeartbeat: (chunk: Buffer) => void): Promise<Buffer[]> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    body.on('data', (chunk: Buffer) => {
-      if (chunks.length > 0 || !isBlank(chunk)) chunks.push(chunk);
-      else {
-        try {
-          onHeartbeat(chunk);
-        } catch (error) {
-          body.destroy(error as Error);
+    let failed = false;
+    body.read({
+      data(chunk) {
+        if (failed) return;
+        if (chunks.length > 0 || !isBlank(chunk)) chunks.push(chunk);
+        else {
+          try {
+            onHeartbeat(chunk);
+          } catch (error) {
+            failed = true;
+            reject(error);
+            body.cancel(error as Error);
+          }
         }
-      }
-    });
-    body.once('end', () => resolve(chunks));
-    body.once('error', reject);
-    // Closed before its end without an error (what `for await` reports as a premature close).
-    body.once('close', () => {
-      if (!body.readableEnded) reject(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+      },
+      end: () => resolve(chunks),
+      error: reject,
     });
   });
 }
@@ -170,7 +169,7 @@ async function failUnreadable(ctx: CallContext, reply: FastifyReply, status: num
 /** How long stream headers wait for the first chunk to travel with. */
 const headerFlushDelayMs = 10;
 
-async function forwardStream(ctx: CallContext, reply: FastifyReply, body: Readable, status: number, headers: Record<string, string | string[]>) {
+async function forwardStream(ctx: CallContext, reply: FastifyReply, body: UpstreamBody, status: number, headers: Record<string, string | string[]>) {
   reply.hijack();
   const res = reply.raw;
   res.writeHead(status, {

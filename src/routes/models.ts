@@ -19,7 +19,7 @@ export function modelsRoute(config: Config, upstream: UpstreamClient) {
       let payload: Buffer;
       try {
         response = await upstream.request({ method: 'GET', path: `/models${query}`, signal: controller.signal });
-        payload = upstream.withoutKey(Buffer.from(await response.body.arrayBuffer()));
+        payload = upstream.withoutKey(await response.body.bytes());
       } catch (cause) {
         throw classifyUpstreamFailure(cause, { clientGone: controller.signal.aborted, tooLong: false, headersReceived: false }, config).error;
       } finally {

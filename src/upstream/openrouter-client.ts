@@ -1,9 +1,10 @@
 // The OpenRouter client: one keep-alive undici Pool, our own credentials and attribution headers.
 // The client's own Authorization never goes upstream (issue 2, "Auth").
 import { Pool } from './undici-pool.ts';
-import type { Dispatcher } from 'undici';
 import type { Config } from '../config.ts';
 import { jsonSecrets, redactBytes } from '../redact.ts';
+import { dispatchRequest } from './upstream-body.ts';
+import type { UpstreamResponse } from './upstream-body.ts';
 
 export interface UpstreamOptions {
   baseUrl: string;
@@ -28,7 +29,7 @@ export interface UpstreamRequest {
   headers?: Record<string, string>;
 }
 
-export type UpstreamResponse = Dispatcher.ResponseData;
+export type { UpstreamResponse, UpstreamBody } from './upstream-body.ts';
 
 export interface UpstreamClient {
   readonly configured: boolean;
@@ -70,14 +71,13 @@ export function createOpenRouterClient(options: UpstreamOptions): UpstreamClient
   return {
     configured: Boolean(options.apiKey),
     request(request) {
-      return pool.request({
+      return dispatchRequest(pool, {
         origin: base.origin,
         method: request.method,
         path: basePath + request.path,
         headers: request.headers ? { ...request.headers, ...fixedHeaders } : fixedHeaders,
         body: request.body,
-        signal: request.signal,
-      });
+      }, request.signal);
     },
     withoutKey: (answer) => redactBytes(answer, keyAsQuoted),
     close: () => pool.close(),

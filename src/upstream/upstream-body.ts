@@ -1,0 +1,130 @@
+// An upstream answer read straight from undici's dispatch callbacks: each chunk the HTTP parser gives is handed
+// to one reader as it comes, with no Readable stream in between. undici's `request()` wraps the body in a
+// Readable, which per chunk costs a push, a buffered read and two `process.nextTick`s; with 1,000 streams that
+// was about a tenth of the request thread (bench/RESULTS.md, session 9).
+import type { Dispatcher } from 'undici';
+import type { IncomingHttpHeaders } from 'node:http';
+
+export interface BodyReader {
+  data(chunk: Buffer): void;
+  /** The body is complete. */
+  end(): void;
+  /** The body failed (timeout, reset, abort): no more data or end comes. */
+  error(cause: Error): void;
+}
+
+export interface UpstreamResponse {
+  statusCode: number;
+  headers: IncomingHttpHeaders;
+  body: UpstreamBody;
+}
+
+export class UpstreamBody {
+  #reader: BodyReader | undefined;
+  /** What arrived before `read` was called (the parser can give headers and body in the same turn). */
+  #early: Buffer[] = [];
+  #done = false;
+  #failure: Error | undefined;
+  #controller: Dispatcher.DispatchController;
+
+  constructor(controller: Dispatcher.DispatchController) {
+    this.#controller = controller;
+  }
+
+  /** Hands every chunk to `reader`, those that came already first. Once per body. */
+  read(reader: BodyReader): void {
+    if (this.#reader) throw new Error('upstream body already read');
+    this.#reader = reader;
+    const early = this.#early;
+    this.#early = [];
+    for (const chunk of early) reader.data(chunk);
+    if (this.#failure) reader.error(this.#failure);
+    else if (this.#done) reader.end();
+  }
+
+  /** The body, whole, once it has ended. */
+  bytes(): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      this.read({ data: (chunk) => chunks.push(chunk), end: () => resolve(Buffer.concat(chunks)), error: reject });
+    });
+  }
+
+  /** Stops reading from the upstream socket until `resume` (back-pressure from a slow client). */
+  pause(): void {
+    this.#controller.pause();
+  }
+
+  resume(): void {
+    this.#controller.resume();
+  }
+
+  /** Aborts the request: the reader's `error` gets `reason`. */
+  cancel(reason: Error): void {
+    this.#controller.abort(reason);
+  }
+
+  /** True once the whole body has arrived. */
+  get ended(): boolean {
+    return this.#done && !this.#failure;
+  }
+
+  /** @internal From the dispatch handler. */
+  push(chunk: Buffer): void {
+    if (this.#reader) this.#reader.data(chunk);
+    else this.#early.push(chunk);
+  }
+
+  /** @internal From the dispatch handler. */
+  finish(failure?: Error): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#failure = failure;
+    if (!this.#reader) return;
+    if (failure) this.#reader.error(failure);
+    else this.#reader.end();
+  }
+}
+
+/**
+ * Sends one request through `dispatcher`; resolves with the status, headers and a body to read once the
+ * headers have come, rejects if the request fails before. `signal` aborts it at any point.
+ */
+export function dispatchRequest(dispatcher: Dispatcher, options: Dispatcher.DispatchOptions, signal?: AbortSignal): Promise<UpstreamResponse> {
+  return new Promise((resolve, reject) => {
+    let controller: Dispatcher.DispatchController | undefined;
+    let body: UpstreamBody | undefined;
+    const onAbort = () => controller?.abort(signal?.reason);
+    const settle = (failure?: Error) => {
+      signal?.removeEventListener('abort', onAbort);
+      if (body) body.finish(failure);
+      else reject(failure ?? new Error('upstream answered without headers'));
+    };
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+    dispatcher.dispatch(options, {
+      onRequestStart(start) {
+        controller = start;
+        if (signal?.aborted) start.abort(signal.reason);
+      },
+      onResponseStart(start, statusCode, headers) {
+        // 1xx answers (100 Continue, 103 Early Hints) are not the answer.
+        if (statusCode < 200) return;
+        body = new UpstreamBody(start);
+        resolve({ statusCode, headers: headers as IncomingHttpHeaders, body });
+      },
+      onResponseData(_controller, chunk) {
+        body?.push(chunk);
+      },
+      onResponseEnd() {
+        settle();
+      },
+      onResponseError(_controller, error) {
+        settle(error);
+      },
+    });
+  });
+}
