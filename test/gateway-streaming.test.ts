@@ -8,6 +8,9 @@ import { startGateway } from './support/gateway.ts';
 import type { TestGateway } from './support/gateway.ts';
 import { post, sseData } from './support/http.ts';
 import { until } from './support/wait.ts';
+import { request } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 describe('streaming through the gateway', () => {
   let upstream: FakeOpenRouter;
@@ -119,4 +122,36 @@ describe('streaming through the gateway', () => {
     const seen = await abort;
     assert.ok(seen.at - leftAt < 100, `upstream saw the abort ${seen.at - leftAt} ms later`);
   });
+
+  it('holds the upstream back while the client does not read, then delivers every byte', async () => {
+    upstream.reset();
+    const megabytes = 64;
+    const response = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = request(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' } }, resolve);
+      req.on('error', reject);
+      req.end(JSON.stringify(chat(`fake/big:${megabytes}`)));
+    });
+    try {
+      assert.equal(response.statusCode, 200);
+      response.pause();
+      // The client reads nothing for a second: the gateway must stop reading the upstream, not buffer the answer.
+      await sleep(1000);
+      const answer = upstream.requests.at(-1);
+      assert.ok(answer, 'the upstream got the call');
+      const sentWhilePaused = answer.bytesSent();
+      assert.ok(sentWhilePaused < (megabytes / 2) * 1024 * 1024, `the upstream sent ${(sentWhilePaused / 1048576).toFixed(1)} MB of ${megabytes} while the client read nothing`);
+    } catch (error) {
+      response.destroy(); // an unread answer would hold the gateway's shutdown in after()
+      throw error;
+    }
+    let received = 0;
+    let tail = '';
+    for await (const chunk of response) {
+      received += (chunk as Buffer).length;
+      tail = (tail + (chunk as Buffer).toString('latin1')).slice(-64);
+    }
+    assert.ok(received > megabytes * 1024 * 1024, `the client got ${received} bytes`);
+    assert.match(tail, /data: \[DONE\]\n\n$/);
+  });
 });
+

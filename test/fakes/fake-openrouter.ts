@@ -13,6 +13,8 @@ export interface FakeRequest {
   body: unknown;
   rawBody: string;
   receivedAt: number;
+  /** Bytes of the answer written to the socket so far (head and body): shows whether a reader holds the upstream back. */
+  bytesSent(): number;
 }
 
 export interface FakeAbort {
@@ -150,10 +152,11 @@ export async function startFakeOpenRouter(options: FakeOpenRouterOptions = {}): 
   const server = createServer((req, res) => {
     const controller = new AbortController();
     const receivedAt = Date.now();
+    const sentBefore = req.socket.bytesWritten;
     const exchange: Exchange = {
       req,
       res,
-      request: { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers, body: '', rawBody: '', receivedAt },
+      request: { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers, body: '', rawBody: '', receivedAt, bytesSent: () => req.socket.bytesWritten - sentBefore },
       generationId: `gen-${Math.floor(receivedAt / 1000)}-${randomToken(20)}`,
       created: Math.floor(receivedAt / 1000),
       model: undefined,
