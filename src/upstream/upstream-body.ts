@@ -19,12 +19,21 @@ export interface UpstreamResponse {
   body: UpstreamBody;
 }
 
+/** Bytes kept for a reader that has not started, above which the upstream is held back until it does. */
+const earlyLimit = 64 * 1024;
+
 export class UpstreamBody {
   #reader: BodyReader | undefined;
   /** What arrived before `read` was called (the parser can give headers and body in the same turn). */
   #early: Buffer[] = [];
+  #earlyBytes = 0;
+  /** The upstream is paused because `#early` is full. */
+  #heldForReader = false;
+  /** The body is over: ended, failed, or given up by its reader. */
   #done = false;
   #failure: Error | undefined;
+  /** The reader has had its `end` or `error`. */
+  #told = false;
   #controller: Dispatcher.DispatchController;
 
   constructor(controller: Dispatcher.DispatchController) {
@@ -37,9 +46,13 @@ export class UpstreamBody {
     this.#reader = reader;
     const early = this.#early;
     this.#early = [];
-    for (const chunk of early) reader.data(chunk);
-    if (this.#failure) reader.error(this.#failure);
-    else if (this.#done) reader.end();
+    this.#earlyBytes = 0;
+    for (const chunk of early) if (!this.#told) this.#deliver(chunk);
+    if (this.#done) this.#tell();
+    else if (this.#heldForReader) {
+      this.#heldForReader = false;
+      this.#controller.resume();
+    }
   }
 
   /** The body, whole, once it has ended. */
@@ -52,16 +65,17 @@ export class UpstreamBody {
 
   /** Stops reading from the upstream socket until `resume` (back-pressure from a slow client). */
   pause(): void {
-    this.#controller.pause();
+    if (!this.#done) this.#controller.pause();
   }
 
+  /** Once the body is over this does nothing: the connection may already carry another call. */
   resume(): void {
-    this.#controller.resume();
+    if (!this.#done && !this.#heldForReader) this.#controller.resume();
   }
 
   /** Aborts the request: the reader's `error` gets `reason`. */
   cancel(reason: Error): void {
-    this.#controller.abort(reason);
+    if (!this.#done) this.#controller.abort(reason);
   }
 
   /** True once the whole body has arrived. */
@@ -71,8 +85,17 @@ export class UpstreamBody {
 
   /** @internal From the dispatch handler. */
   push(chunk: Buffer): void {
-    if (this.#reader) this.#reader.data(chunk);
-    else this.#early.push(chunk);
+    if (this.#done) return;
+    if (this.#reader) {
+      this.#deliver(chunk);
+      return;
+    }
+    this.#early.push(chunk);
+    this.#earlyBytes += chunk.length;
+    if (this.#earlyBytes > earlyLimit && !this.#heldForReader) {
+      this.#heldForReader = true;
+      this.#controller.pause();
+    }
   }
 
   /** @internal From the dispatch handler. */
@@ -80,9 +103,39 @@ export class UpstreamBody {
     if (this.#done) return;
     this.#done = true;
     this.#failure = failure;
-    if (!this.#reader) return;
-    if (failure) this.#reader.error(failure);
-    else this.#reader.end();
+    if (this.#reader) this.#tell();
+  }
+
+  /** A reader that throws has failed: the upstream is aborted and the reader gets the error, never a hang. */
+  #deliver(chunk: Buffer): void {
+    try {
+      this.#reader!.data(chunk);
+    } catch (error) {
+      this.#giveUp(error as Error);
+    }
+  }
+
+  #tell(): void {
+    if (this.#told) return;
+    this.#told = true;
+    if (this.#failure) {
+      this.#reader!.error(this.#failure);
+      return;
+    }
+    try {
+      this.#reader!.end();
+    } catch (error) {
+      this.#failure = error as Error;
+      this.#reader!.error(error as Error);
+    }
+  }
+
+  #giveUp(error: Error): void {
+    const running = !this.#done;
+    this.#done = true;
+    this.#failure = error;
+    if (running) this.#controller.abort(error);
+    this.#tell();
   }
 }
 
