@@ -105,24 +105,17 @@ async function forwardBody(ctx: CallContext, reply: FastifyReply, body: Upstream
   return reply.code(status).headers(headers).send(payload);
 }
 
-/** The body's chunks, once it has ended; heartbeats before the first byte of the body go to `onHeartbeat` instead. */
+/**
+ * The body's chunks, once it has ended; heartbeats before the first byte of the body go to `onHeartbeat` instead.
+ * If `onHeartbeat` throws, the upstream body aborts the call and this rejects with that error.
+ */
 function readWhole(body: UpstreamBody, onHeartbeat: (chunk: Buffer) => void): Promise<Buffer[]> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    let failed = false;
     body.read({
       data(chunk) {
-        if (failed) return;
         if (chunks.length > 0 || !isBlank(chunk)) chunks.push(chunk);
-        else {
-          try {
-            onHeartbeat(chunk);
-          } catch (error) {
-            failed = true;
-            reject(error);
-            body.cancel(error as Error);
-          }
-        }
+        else onHeartbeat(chunk);
       },
       end: () => resolve(chunks),
       error: reject,

@@ -5,6 +5,7 @@
 import type { Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
 
+/** What reads an answer. A callback that throws fails the body: the request is aborted and `error` gets the throw. */
 export interface BodyReader {
   data(chunk: Buffer): void;
   /** The body is complete. */
@@ -71,11 +72,6 @@ export class UpstreamBody {
   /** Once the body is over this does nothing: the connection may already carry another call. */
   resume(): void {
     if (!this.#done && !this.#heldForReader) this.#controller.resume();
-  }
-
-  /** Aborts the request: the reader's `error` gets `reason`. */
-  cancel(reason: Error): void {
-    if (!this.#done) this.#controller.abort(reason);
   }
 
   /** True once the whole body has arrived. */
