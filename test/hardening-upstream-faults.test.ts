@@ -40,6 +40,8 @@ const faults: Fault[] = [
   { name: 'an upstream 500', model: 'fake/status:500', plain: { status: 500 }, streamed: { status: 500 }, failure: true },
   { name: 'an error chunk mid-stream', model: 'fake/mid-stream-error', plain: { status: 200 }, streamed: { status: 200 }, failure: true },
   { name: 'a 10 MB answer', model: 'fake/big:10', plain: { status: 200 }, streamed: { status: 200 }, failure: false },
+  // The answer was whole (the stream's [DONE], a complete JSON body): a reset before the body's last chunk loses nothing.
+  { name: 'a reset after the whole answer', model: 'fake/reset-after-end', plain: { status: 200 }, streamed: { status: 200 }, failure: false },
 ];
 
 function assertOpenAIError(value: unknown, code: string, where: string) {

@@ -77,22 +77,21 @@ async function handleCall(deps: LlmRouteDeps, endpoint: Endpoint, path: string, 
  * OpenRouter; the status and headers go with the first one, as OpenRouter's own did.
  */
 async function forwardBody(ctx: CallContext, reply: FastifyReply, body: UpstreamBody, status: number, headers: Record<string, string | string[]>, contentType: string, retryHeaders: Record<string, string>) {
-  let chunks: Buffer[];
   let started = false;
-  try {
-    chunks = await readWhole(body, (heartbeat) => {
-      if (!started) startEarly(reply, status, headers);
-      started = true;
-      if (!reply.raw.destroyed) reply.raw.write(heartbeat);
-    });
-  } catch (cause) {
+  const { chunks, failure: cause } = await readWhole(body, (heartbeat) => {
+    if (!started) startEarly(reply, status, headers);
+    started = true;
+    if (!reply.raw.destroyed) reply.raw.write(heartbeat);
+  });
+  const payload = ctx.withoutKey(Buffer.concat(chunks));
+  const summary = summarizeBody(ctx.endpoint, payload.toString('utf8'));
+  // A body that failed after its whole JSON had come (a reset before HTTP's last chunk) lost nothing: it goes out.
+  if (cause !== undefined && (summary.malformed || ctx.state.clientGone)) {
     if (!started) return await failBeforeAnswer(ctx, reply, cause);
     const failure = ctx.failureOf(cause);
     await ctx.finish(failure.outcome === 'client_aborted' ? 499 : status, {}, { outcome: failure.outcome, message: failure.error.message });
     return endEarly(reply, failure.error);
   }
-  const payload = ctx.withoutKey(Buffer.concat(chunks));
-  const summary = summarizeBody(ctx.endpoint, payload.toString('utf8'));
   if (summary.malformed) {
     if (!started) return await failUnreadable(ctx, reply, status, contentType, payload, retryHeaders);
     const error = unreadableAnswer(status, contentType, payload, retryHeaders);
@@ -106,19 +105,19 @@ async function forwardBody(ctx: CallContext, reply: FastifyReply, body: Upstream
 }
 
 /**
- * The body's chunks, once it has ended; heartbeats before the first byte of the body go to `onHeartbeat` instead.
- * If `onHeartbeat` throws, the upstream body aborts the call and this rejects with that error.
+ * The body's chunks, once it has ended or failed (`failure`: what ended it); heartbeats before the first byte of
+ * the body go to `onHeartbeat` instead. If `onHeartbeat` throws, the upstream body aborts the call with that error.
  */
-function readWhole(body: UpstreamBody, onHeartbeat: (chunk: Buffer) => void): Promise<Buffer[]> {
-  return new Promise((resolve, reject) => {
+function readWhole(body: UpstreamBody, onHeartbeat: (chunk: Buffer) => void): Promise<{ chunks: Buffer[]; failure?: Error }> {
+  return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     body.read({
       data(chunk) {
         if (chunks.length > 0 || !isBlank(chunk)) chunks.push(chunk);
         else onHeartbeat(chunk);
       },
-      end: () => resolve(chunks),
-      error: reject,
+      end: () => resolve({ chunks }),
+      error: (failure) => resolve({ chunks, failure }),
     });
   });
 }
@@ -187,7 +186,8 @@ async function forwardStream(ctx: CallContext, reply: FastifyReply, body: Upstre
   // An upstream that ended without [DONE] (or the Responses API's last event) and without an error event of its own
   // failed as surely as one that dropped: OpenRouter always ends a stream with one or the other, and the client's
   // SDK will not take the answer as complete either.
-  const failure = tap.failure !== undefined ? ctx.failureOf(tap.failure)
+  // A failure after [DONE] (a reset before HTTP's last chunk) lost nothing: the answer was whole.
+  const failure = tap.failure !== undefined && !summary.done ? ctx.failureOf(tap.failure)
     : tap.unreadable > 0 && !summary.done ? { outcome: 'upstream_error' as const, error: errors.upstreamUnreadable(status, `${tap.unreadable} unreadable event(s) and no end of stream`) }
       : !summary.done && summary.error === undefined ? { outcome: 'upstream_error' as const, error: errors.streamIncomplete() }
         : undefined;

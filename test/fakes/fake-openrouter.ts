@@ -388,6 +388,9 @@ async function handleChat(ex: Exchange, scenario: Scenario | undefined): Promise
         : sendJson(ex, 200, failedCompletion(ex, model));
     case 'drop':
       return ex.stream ? streamThenDrop(ex, model, numberParam(scenario, 0, 2)) : answerHalfThenDrop(ex, normal);
+    case 'reset-after-end':
+      // The whole answer (the stream with its [DONE]), then the connection reset before the body's last chunk.
+      return ex.stream ? streamWholeThenDrop(ex, model) : answerWholeThenDrop(ex, normal);
     case 'echo-error-event': {
       // A stream that fails with an error event quoting the request's headers (a proxy in front of OpenRouter).
       if (!ex.stream) return deliver(normal);
@@ -523,6 +526,21 @@ async function streamFailure(ex: Exchange, model: string, contentCount: number, 
 
 async function streamThenDrop(ex: Exchange, model: string, contentCount: number): Promise<void> {
   await streamOpening(ex, model, contentCount);
+  destroyConnection(ex);
+}
+
+async function streamWholeThenDrop(ex: Exchange, model: string): Promise<void> {
+  await streamOpening(ex, model, CONTENT_PIECES.length);
+  await write(ex, sse(chunkOf(ex, { model, provider: PROVIDER }, [{ index: 0, delta: {}, finish_reason: 'stop' }])));
+  await write(ex, DONE);
+  await wait(ex, 20);
+  destroyConnection(ex);
+}
+
+async function answerWholeThenDrop(ex: Exchange, answer: Answer): Promise<void> {
+  head(ex, 200, JSON_TYPE);
+  await write(ex, JSON.stringify(completionOf(ex, answer)));
+  await wait(ex, 20);
   destroyConnection(ex);
 }
 
