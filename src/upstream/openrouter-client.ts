@@ -29,8 +29,6 @@ export interface UpstreamRequest {
   headers?: Record<string, string>;
 }
 
-export type { UpstreamResponse, UpstreamBody } from './upstream-body.ts';
-
 export interface UpstreamClient {
   readonly configured: boolean;
   request(request: UpstreamRequest): Promise<UpstreamResponse>;

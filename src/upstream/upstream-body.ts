@@ -74,11 +74,6 @@ export class UpstreamBody {
     if (!this.#done && !this.#heldForReader) this.#controller.resume();
   }
 
-  /** True once the whole body has arrived. */
-  get ended(): boolean {
-    return this.#done && !this.#failure;
-  }
-
   /** @internal From the dispatch handler. */
   push(chunk: Buffer): void {
     if (this.#done) return;
