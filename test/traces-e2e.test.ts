@@ -201,6 +201,10 @@ describe('Langfuse traces of proxied calls', () => {
     assert.equal(trace.name, 'summarise-ticket');
     assert.deepEqual(trace.tags.sort(), ['alpha', 'beta', 'gateway', 'test']);
     assert.ok(trace.userId && trace.userId.length <= 200 && !/[\u0000-\u001f\u202e]/.test(trace.userId));
+    // A client's 20 tags fill the cap, but not at the expense of TRACE_TAGS.
+    const crowded = await traced(base, { 'x-trace-tags': Array.from({ length: 20 }, (_, i) => `t${i}`).join(',') });
+    assert.equal(crowded.trace.tags.length, 20);
+    assert.ok(crowded.trace.tags.includes('gateway') && crowded.trace.tags.includes('test'), crowded.trace.tags.join(','));
   });
 
   it('records the Responses API and embeddings', async () => {

@@ -103,7 +103,8 @@ export function identifyCall(endpoint: Endpoint, body: Body, headers: IncomingHt
     ?? cleanLabel(metadata.session_id, 256);
   const userId = cleanLabel(header(headers, 'x-user-id')) ?? cleanLabel(body.user);
   const headerTags = (header(headers, 'x-trace-tags') ?? '').split(',');
-  const tags = cleanTags([...headerTags, ...defaultTags]);
+  // The operator's tags first: a client's 20 tags must not push out the ones traces are filtered on.
+  const tags = cleanTags([...defaultTags, ...headerTags]);
   const name = cleanLabel(header(headers, 'x-trace-name'), 100) ?? endpoint;
   return {
     sessionId, userId, tags, name, smuggledFormat: smuggledType !== undefined, smuggledSessionId,
