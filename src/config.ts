@@ -111,12 +111,38 @@ export function processEnvironment(): Record<string, string | undefined> {
   return readEnvironment(process.env, process.cwd());
 }
 
+/** Names that mean the same setting: one set in the environment wins over all of them in `.env`. */
+const aliases = [['LANGFUSE_HOST', 'LANGFUSE_BASE_URL'], ['LANGFUSE_ENVIRONMENT', 'LANGFUSE_TRACING_ENVIRONMENT']];
+
 /** Reads `.env` from `cwd` (if present) under the environment: the environment wins, unless it is empty there. */
 export function readEnvironment(env: NodeJS.ProcessEnv, cwd: string): Record<string, string | undefined> {
   const file = join(cwd, '.env');
-  const merged: Record<string, string | undefined> = existsSync(file) ? parseDotenv(readFileSync(file, 'utf8')) : {};
-  for (const [name, value] of Object.entries(env)) if (value !== undefined && (value.trim() !== '' || !(name in merged))) merged[name] = value;
+  const isSet = (value: string | undefined): value is string => value !== undefined && value.trim() !== '';
+  const merged: Record<string, string | undefined> = existsSync(file) ? expandVariables(parseDotenv(readFileSync(file, 'utf8')), env) : {};
+  for (const names of aliases) {
+    if (names.some((name) => isSet(env[name]))) for (const name of names) if (!isSet(env[name])) delete merged[name];
+  }
+  for (const [name, value] of Object.entries(env)) if (value !== undefined && (isSet(value) || !(name in merged))) merged[name] = value;
   return merged;
+}
+
+const variableReference = /\$\{([^}:]*)(?::-([^}]*))?\}/g;
+
+/**
+ * python-dotenv's expansion (the seed's `load_dotenv()`): `${NAME}` and `${NAME:-default}` in any value, quoted or
+ * not, from the environment first, then from the values above it in the file, then the default, else empty.
+ * `$NAME` without braces stays as it is.
+ */
+export function expandVariables(values: Record<string, string>, env: NodeJS.ProcessEnv): Record<string, string> {
+  const resolved = new Map<string, string>();
+  for (const [name, value] of Object.entries(values)) {
+    resolved.set(name, value.replace(variableReference, (_match, reference: string, fallback: string | undefined) => {
+      const fromEnvironment = Object.hasOwn(env, reference) ? env[reference] : undefined;
+      if (fromEnvironment !== undefined && fromEnvironment.trim() !== '') return fromEnvironment;
+      return resolved.get(reference) ?? fallback ?? '';
+    }));
+  }
+  return Object.fromEntries(resolved);
 }
 
 /**
@@ -169,7 +195,8 @@ export function loadConfig(env: Record<string, string | undefined>, options: { i
     throw new ConfigError(`Invalid ${name}=${JSON.stringify(shown)}: ${issue?.message ?? 'invalid value'}`);
   }
   const e = parsed.data;
-  const apiKeys = e.API_KEY ? list(e.API_KEY) : [];
+  // Several keys are comma-separated; the whole value stays a key too, as the seed's single API_KEY was.
+  const apiKeys = e.API_KEY ? [...new Set([...list(e.API_KEY), e.API_KEY.trim()])] : [];
   const apiKeyGenerated = apiKeys.length === 0;
   if (apiKeyGenerated) apiKeys.push(`gw-${randomBytes(24).toString('base64url')}`);
 

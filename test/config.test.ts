@@ -38,7 +38,9 @@ describe('configuration', () => {
     });
     assert.equal(config.port, 9000);
     assert.deepEqual(config.langfuse, { host: 'http://lf.local:3000', publicKey: 'pk', secretKey: 'sk' });
-    assert.deepEqual(config.apiKeys, ['k1', 'k2']);
+    // Several keys, comma-separated; the whole value is a key too (a seed key with a comma in it keeps working).
+    assert.deepEqual(config.apiKeys, ['k1', 'k2', 'k1,k2']);
+    assert.deepEqual(loadConfig({ API_KEY: ' single-key ' }).apiKeys, ['single-key']);
     assert.equal(config.openrouter.title, 'Graphiti Proxy Server');
     assert.equal(config.openrouter.httpReferer, 'http://localhost:8000');
   });
@@ -140,6 +142,39 @@ describe('configuration', () => {
       // An empty environment variable does not hide the file's value; a set one wins over the file's empty one.
       assert.equal(loadConfig(env).port, 9100);
       assert.equal(loadConfig(env).openrouter.apiKey, 'sk-env');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('expands ${NAME} and ${NAME:-default} in .env values as python-dotenv does', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-env-'));
+    try {
+      // Expected values: python-dotenv 1.2.2's load_dotenv() on the same file, PORT=9 and HOME_X=hx in the environment.
+      writeFileSync(join(dir, '.env'), 'A=1\nB=x${A}y\nC=\'q${A}q\'\nD="d${A}d${NOPE:-def}"\nE=${HOME_X}\nF=$A\nG=${B}\nH=${LATER}\n'
+        + 'LATER=late\nI=${PORT}\nJ=\\${A}\nK=${A:-zz}\nL=${ :-sp}\nM=${A}#c\nN=${A} #c\nO=${constructor}\n'
+        + 'HTTP_REFERER=http://localhost:${PORT}\n');
+      const env = readEnvironment({ PORT: '9', HOME_X: 'hx' }, dir);
+      assert.deepEqual(
+        Object.fromEntries('A B C D E F G H LATER I J K L M N O'.split(' ').map((name) => [name, env[name]])),
+        { A: '1', B: 'x1y', C: 'q1q', D: 'd1ddef', E: 'hx', F: '$A', G: 'x1y', H: '', LATER: 'late', I: '9', J: '\\1', K: '1', L: 'sp', M: '1#c', N: '1', O: '' },
+      );
+      assert.equal(loadConfig(env).openrouter.httpReferer, 'http://localhost:9');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an alias set in the environment wins over both names in .env', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-env-'));
+    try {
+      writeFileSync(join(dir, '.env'), 'LANGFUSE_HOST=https://cloud.langfuse.com\nLANGFUSE_ENVIRONMENT=from-file\n');
+      const fromEnvironment = loadConfig(readEnvironment({ LANGFUSE_BASE_URL: 'http://127.0.0.1:3000', LANGFUSE_TRACING_ENVIRONMENT: 'from-env' }, dir));
+      assert.equal(fromEnvironment.langfuseHost, 'http://127.0.0.1:3000');
+      assert.equal(fromEnvironment.traces.environment, 'from-env');
+      const fromFile = loadConfig(readEnvironment({ LANGFUSE_BASE_URL: ' ' }, dir));
+      assert.equal(fromFile.langfuseHost, 'https://cloud.langfuse.com');
+      assert.equal(fromFile.traces.environment, 'from-file');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
