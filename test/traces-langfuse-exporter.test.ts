@@ -32,7 +32,7 @@ describe('langfuse exporter', () => {
   const exporters: LangfuseExporter[] = [];
   const make = (overrides: { publicKey?: string; secretKey?: string; timeoutMs?: number; host?: string } = {}) => {
     const created = createLangfuseExporter({
-      host: fake.url, publicKey: fake.publicKey, secretKey: fake.secretKey, timeoutMs: 2000, logger: silent, ...overrides,
+      host: fake.url, publicKey: fake.publicKey, secretKey: fake.secretKey, timeoutMs: 2000, ...overrides,
     });
     exporters.push(created);
     return created;
@@ -87,7 +87,7 @@ describe('langfuse exporter', () => {
     let started = performance.now();
     const stalled = await quick.send(toOtlpRequest([call(1)], spanOptions));
     assert.equal(stalled.kind, 'retry');
-    assert.match(stalled.kind === 'retry' ? stalled.reason : '', /timed out after 200 ms/);
+    assert.match(stalled.kind === 'retry' ? stalled.reason : '', /^TimeoutError: timed out after 200 ms/);
     assert.ok(performance.now() - started < 1500);
     const controller = new AbortController();
     started = performance.now();
@@ -117,7 +117,7 @@ describe('langfuse exporter', () => {
           .end(`${'x'.repeat(padding)} invalid secret key ${secretKey} for ${publicKey}; got authorization: ${req.headers.authorization}`));
       });
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      const echoing = createLangfuseExporter({ host: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, publicKey, secretKey, timeoutMs: 2000, logger: silent });
+      const echoing = createLangfuseExporter({ host: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, publicKey, secretKey, timeoutMs: 2000 });
       try {
         const result = await echoing.send(toOtlpRequest([call(1)], spanOptions));
         assert.equal(result.kind, 'rejected');
@@ -144,21 +144,31 @@ describe('langfuse exporter', () => {
     }
   });
 
-  it('delivers a partially accepted batch and warns about its rejected spans, rejectedSpans as a number or an int64 string', async () => {
-    for (const answer of ['{"partialSuccess":{"rejectedSpans":2,"errorMessage":"bad span"}}', '{"partialSuccess":{"rejectedSpans":"2","errorMessage":"bad span"}}']) {
-      const server = createServer((req, res) => { req.resume(); req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(answer)); });
+  it('reads what a 2xx says: stored, stored in part (the batch is split), or not an answer from Langfuse (retried)', async () => {
+    const cases: Array<[status: number, type: string, answer: string, kind: string]> = [
+      [200, 'application/json', '{}', 'ok'],
+      [200, 'application/json', '', 'ok'],
+      [204, 'application/json', '', 'ok'],
+      [200, 'application/json', '{"partialSuccess":{}}', 'ok'],
+      [200, 'application/json', '{"partialSuccess":{"rejectedSpans":"0"}}', 'ok'],
+      [200, 'application/json', '{"partialSuccess":{"rejectedSpans":2,"errorMessage":"bad span"}}', 'rejected'],
+      [200, 'application/json', '{"partialSuccess":{"rejectedSpans":"2","errorMessage":"bad span"}}', 'rejected'],
+      [207, 'application/json', '{"successes":[],"errors":[{"id":"1","status":400}]}', 'rejected'],
+      [200, 'application/json', '{"errors":[{"id":"1","status":400}]}', 'rejected'],
+      [200, 'application/json', '{"error":"Internal Server Error"}', 'retry'],
+      [200, 'text/html', '<!doctype html><title>Sign in</title>', 'retry'],
+      [200, 'application/json', '"stored"', 'retry'],
+    ];
+    for (const [status, type, answer, kind] of cases) {
+      const server = createServer((req, res) => { req.resume(); req.on('end', () => res.writeHead(status, { 'content-type': type }).end(answer)); });
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      const warnings: string[] = [];
-      const partial = createLangfuseExporter({
-        host: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, publicKey: 'pk', secretKey: 'sk', timeoutMs: 2000,
-        logger: { ...silent, warn: (_object, message) => { warnings.push(message); } },
-      });
+      const exporter = createLangfuseExporter({ host: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, publicKey: 'pk', secretKey: 'sk', timeoutMs: 2000 });
       try {
-        assert.deepEqual(await partial.send(toOtlpRequest([call(1)], spanOptions)), { kind: 'ok' }, answer);
-        assert.equal(warnings.length, 1, answer);
-        assert.match(warnings[0] ?? '', /rejected spans/);
+        const result = await exporter.send(toOtlpRequest([call(1)], spanOptions));
+        assert.equal(result.kind, kind, `${status} ${answer}`);
+        if (result.kind === 'retry' && type === 'text/html') assert.match(result.reason, /LANGFUSE_HOST/);
       } finally {
-        await partial.close();
+        await exporter.close();
         server.closeAllConnections();
         await new Promise((resolve) => server.close(resolve));
       }

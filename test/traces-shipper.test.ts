@@ -48,7 +48,7 @@ describe('trace shipper', () => {
 
   function startShipper(options: { timeoutMs?: number; secretKey?: string; batchSize?: number; unauthorizedRetryMs?: number } = {}) {
     exporter = createLangfuseExporter({
-      host: fake.url, publicKey: fake.publicKey, secretKey: options.secretKey ?? fake.secretKey, timeoutMs: options.timeoutMs ?? 2000, logger,
+      host: fake.url, publicKey: fake.publicKey, secretKey: options.secretKey ?? fake.secretKey, timeoutMs: options.timeoutMs ?? 2000,
     });
     shipper = createTraceShipper({
       journal, exporter, logger,
@@ -213,6 +213,34 @@ describe('trace shipper', () => {
     assert.equal(entries.filter((entry) => /refused trace records/.test(entry.message)).length, 1);
   });
 
+  it('a 200 that stores a batch only in part: split until the refused row is found, the rest delivered, none lost', async () => {
+    fake.setMode('partial');
+    startShipper();
+    const poisoned = call({ level: 'LOUD' as LlmCall['level'] });
+    const calls = [call(), call(), call(), poisoned, call(), call(), call()];
+    await Promise.all(calls.map(record));
+    await until(() => journal.stats().backlog - journal.stats().rejected === 0, 5000, 'batch settled');
+    assert.deepEqual(fake.traces().map((trace) => trace.id).sort(), calls.filter((c) => c !== poisoned).map((c) => c.id).sort());
+    assert.equal(journal.get(poisoned.id)?.delivery, 'rejected');
+    assert.match(journal.get(poisoned.id)?.lastError ?? '', /rejectedSpans/);
+    assert.equal(shipper.state().delivered, 6);
+    assert.equal(shipper.state().rejected, 1);
+  });
+
+  it('a 200 that is not an answer from Langfuse (a login page): nothing counts as delivered, shipped once Langfuse answers', async () => {
+    fake.setMode('html200');
+    startShipper();
+    const calls = [call(), call(), call()];
+    await Promise.all(calls.map(record));
+    await until(() => shipper.state().status === 'retrying', 3000, 'retrying');
+    assert.equal(shipper.state().delivered, 0);
+    assert.equal(shipper.state().backlog, 3);
+    assert.match(shipper.state().lastError ?? '', /LANGFUSE_HOST/);
+    fake.setMode('ok');
+    await until(() => shipper.state().backlog === 0, 5000, 'delivered');
+    assert.deepEqual(fake.traces().map((trace) => trace.id).sort(), calls.map((c) => c.id).sort());
+  });
+
   it('pauses instead of bisecting the whole backlog when Langfuse refuses every record', async () => {
     startShipper({ batchSize: 8 });
     const bad = Array.from({ length: 20 }, () => call({ level: 'LOUD' as LlmCall['level'] }));
@@ -259,7 +287,7 @@ describe('trace shipper', () => {
 
   it('flush sends the backlog at once, without waiting out a backoff', async () => {
     fake.setMode('503');
-    exporter = createLangfuseExporter({ host: fake.url, publicKey: fake.publicKey, secretKey: fake.secretKey, timeoutMs: 2000, logger });
+    exporter = createLangfuseExporter({ host: fake.url, publicKey: fake.publicKey, secretKey: fake.secretKey, timeoutMs: 2000 });
     shipper = createTraceShipper({
       journal, exporter, logger, spanOptions: { serviceName: 's', serviceVersion: '1' },
       idleDelayMs: 50, notifyDelayMs: 5, backoff: { baseMs: 60_000, maxMs: 60_000 }, random: () => 1,

@@ -4,7 +4,6 @@ import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
 import { Pool } from '../upstream/undici-pool.ts';
 import { langfuseSdkName, langfuseSdkVersion } from './langfuse-names.ts';
-import type { Logger } from './logger.ts';
 import type { OtlpTraceRequest } from './langfuse-spans.ts';
 
 const gzip = promisify(gzipCallback);
@@ -15,7 +14,6 @@ export interface LangfuseExporterOptions {
   secretKey: string;
   /** Longest wait for the whole exchange; a stalled Langfuse counts as a retryable failure. */
   timeoutMs: number;
-  logger: Logger;
   /** Bodies above this are gzipped. */
   gzipAboveBytes?: number;
 }
@@ -29,6 +27,31 @@ export interface LangfuseExporter {
   /** The request as objects, as JSON text, or as JSON's UTF-8 bytes. */
   send(body: OtlpTraceRequest | string | Buffer, options?: { signal?: AbortSignal }): Promise<ExportResult>;
   close(): Promise<void>;
+}
+
+/**
+ * What a 2xx answer says. Langfuse answers `{}` (or nothing) when it stored the batch. A batch it stored only in
+ * part (OTLP's `partialSuccess` with rejected spans, a 207, an `errors` list) is `rejected`, so the batch is split
+ * until the spans it refuses are found (a span sent twice is stored once: Langfuse upserts by id). An answer that is
+ * not Langfuse's (an HTML login page from a proxy in front of it, `{"error": ...}`) stored nothing: retried.
+ */
+function readAcceptance(status: number, text: string, reason: string): ExportResult {
+  if (text.trim() === '') return status === 207 ? { kind: 'rejected', status, reason } : { kind: 'ok' };
+  let answer: unknown;
+  try {
+    answer = JSON.parse(text);
+  } catch {
+    return { kind: 'retry', reason: `${reason} (not an answer from Langfuse's API: is LANGFUSE_HOST its base URL?)` };
+  }
+  if (typeof answer !== 'object' || answer === null || Array.isArray(answer)) {
+    return { kind: 'retry', reason: `${reason} (not an answer from Langfuse's API: is LANGFUSE_HOST its base URL?)` };
+  }
+  const fields = answer as { partialSuccess?: { rejectedSpans?: unknown }; errors?: unknown; error?: unknown };
+  // rejectedSpans is an int64, which proto3 JSON may write as a string.
+  const rejectedSpans = Number(fields.partialSuccess?.rejectedSpans ?? 0);
+  if (status === 207 || rejectedSpans > 0 || (Array.isArray(fields.errors) && fields.errors.length > 0)) return { kind: 'rejected', status, reason };
+  if (fields.error !== undefined && fields.error !== null && fields.error !== '') return { kind: 'retry', reason };
+  return { kind: 'ok' };
 }
 
 /** Retry-After in seconds or as an HTTP date (RFC 9110 §10.2.3). */
@@ -89,22 +112,18 @@ export function createLangfuseExporter(options: LangfuseExporterOptions): Langfu
         // Read the whole (small) answer so the socket goes back to the pool.
         const text = await response.body.text();
         const status = response.statusCode;
-        if (status >= 200 && status < 300) {
-          // OTLP's partial success: rejectedSpans is an int64, which proto3 JSON may write as a string.
-          if (/"rejectedSpans"\s*:\s*"?[1-9]/.test(text)) {
-            options.logger.warn({ status, answer: scrub(text) }, 'Langfuse accepted the batch but reported rejected spans');
-          }
-          return { kind: 'ok' };
-        }
         const reason = `HTTP ${status}${text ? `: ${scrub(text)}` : ''}`;
+        if (status >= 200 && status < 300) return readAcceptance(status, text, reason);
         if (status === 408 || status === 429 || status >= 500) {
           return { kind: 'retry', reason, retryAfterMs: parseRetryAfter(response.headers['retry-after']) };
         }
         return { kind: 'rejected', status, reason };
       } catch (error) {
-        const err = error as { code?: string; name?: string; message?: string };
+        const err = error as { code?: unknown; name?: string; message?: string };
         const what = timeout.aborted ? `timed out after ${options.timeoutMs} ms` : err.message ?? String(error);
-        return { kind: 'retry', reason: scrub(`${err.code ?? err.name ?? 'Error'}: ${what}`) };
+        // A DOMException (an abort, a time-out) has a numeric legacy code: its name says more.
+        const kind = typeof err.code === 'string' ? err.code : err.name ?? 'Error';
+        return { kind: 'retry', reason: scrub(`${kind}: ${what}`) };
       }
     },
     // Destroy, not close: by now the shipper has stopped, and a stalled request must not hold shutdown.

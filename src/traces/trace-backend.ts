@@ -76,7 +76,7 @@ export function createTraceBackend(settings: TraceBackendSettings): TraceBackend
     serviceName: 'llm-trace-gateway',
     serviceVersion: settings.serviceVersion,
   };
-  const exporter = createLangfuseExporter({ ...langfuse, timeoutMs: settings.exportTimeoutMs ?? 15_000, logger });
+  const exporter = createLangfuseExporter({ ...langfuse, timeoutMs: settings.exportTimeoutMs ?? 15_000 });
   const shipper = createTraceShipper({
     ...settings.shipper,
     journal,

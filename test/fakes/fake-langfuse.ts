@@ -51,7 +51,12 @@ export interface LangfuseTraceView {
   version?: string; environment: string; input?: unknown; output?: unknown; metadata: Record<string, unknown>;
   public?: boolean; observations: LangfuseObservationView[];
 }
-export type FakeLangfuseMode = 'ok' | '401' | '429' | '503' | 'stall' | 'reset';
+/**
+ * `partial`: spans that fail the checks are dropped one by one, the rest stored, and the answer is a 200 with OTLP's
+ * `partialSuccess` (as a collector in front of Langfuse may answer). `html200`: a 200 login page from a proxy in
+ * front of Langfuse, nothing stored.
+ */
+export type FakeLangfuseMode = 'ok' | '401' | '429' | '503' | 'stall' | 'reset' | 'partial' | 'html200';
 export interface FakeLangfuse {
   url: string;
   publicKey: string; secretKey: string;
@@ -268,6 +273,28 @@ export function parseTraceExport(body: unknown): CheckedSpan[] {
     });
   });
   return spans;
+}
+
+/** Each span checked on its own (mode `partial`): the ones that pass, and how many did not. */
+function parseSpanBySpan(body: unknown): { spans: CheckedSpan[]; refused: number } {
+  if (!isObject(body) || !Array.isArray(body.resourceSpans)) fail('body must be an object with a resourceSpans array');
+  const spans: CheckedSpan[] = [];
+  let refused = 0;
+  for (const resourceSpan of body.resourceSpans) {
+    if (!isObject(resourceSpan) || !Array.isArray(resourceSpan.scopeSpans)) { refused += 1; continue; }
+    for (const scopeSpan of resourceSpan.scopeSpans) {
+      if (!isObject(scopeSpan) || !Array.isArray(scopeSpan.spans)) { refused += 1; continue; }
+      for (const span of scopeSpan.spans) {
+        try {
+          spans.push(...parseTraceExport({ resourceSpans: [{ ...resourceSpan, scopeSpans: [{ ...scopeSpan, spans: [span] }] }] }));
+        } catch (error) {
+          if (!(error instanceof PayloadError)) throw error;
+          refused += 1;
+        }
+      }
+    }
+  }
+  return { spans, refused };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -631,8 +658,10 @@ export async function startFakeLangfuse(options: { publicKey?: string; secretKey
     let body: unknown;
     try { body = JSON.parse(text); } catch { return reject(400, 'Body is not valid JSON'); }
     let spans: CheckedSpan[];
+    let refused = 0;
     try {
-      spans = parseTraceExport(body);
+      if (mode === 'partial') ({ spans, refused } = parseSpanBySpan(body));
+      else spans = parseTraceExport(body);
     } catch (error) {
       if (error instanceof PayloadError) return reject(400, error.message);
       throw error;
@@ -642,6 +671,7 @@ export async function startFakeLangfuse(options: { publicKey?: string; secretKey
       store.set(key, { ...span, deliveries: (store.get(key)?.deliveries ?? 0) + 1 });
     }
     acceptedRequests.push({ headers: req.headers, spanCount: spans.length });
+    if (refused > 0) return { status: 200, body: { partialSuccess: { rejectedSpans: String(refused), errorMessage: `${refused} span(s) failed validation` } } };
     return { status: 200, body: {} };
   }
 
@@ -664,7 +694,11 @@ export async function startFakeLangfuse(options: { publicKey?: string; secretKey
       case '401': send(res, reject(401, 'Invalid credentials (fake mode 401)')); return;
       case '429': send(res, reject(429, 'Too many requests (fake mode 429)', { 'retry-after': '1' })); return;
       case '503': send(res, { status: 503, body: { message: 'Service unavailable (fake mode 503)' } }); return;
-      case 'ok': send(res, ingest(req, body));
+      case 'html200':
+        statusCounts[200] = (statusCounts[200] ?? 0) + 1;
+        res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>Sign in</title><form action="/login"></form>');
+        return;
+      case 'ok': case 'partial': send(res, ingest(req, body));
     }
   }
 
