@@ -1,4 +1,5 @@
 // The Langfuse exporter: request headers, gzip for large bodies, and how each answer is classified.
+import { randomBytes } from 'node:crypto';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
@@ -172,6 +173,31 @@ describe('langfuse exporter', () => {
         server.closeAllConnections();
         await new Promise((resolve) => server.close(resolve));
       }
+    }
+  });
+
+  it('gives a body over 1 MB more time, so a slow uplink still gets one large record through', async () => {
+    // About 1 MB/s: a 64 kB read every 50 ms.
+    const server = createServer((req, res) => {
+      req.on('data', () => { req.pause(); setTimeout(() => req.resume(), 50); });
+      req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const slow = createLangfuseExporter({ host: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, publicKey: 'pk', secretKey: 'sk', timeoutMs: 300 });
+    try {
+      // Random text gzips to about 1.5 MB: five times what 300 ms carry at this rate.
+      const large = JSON.stringify({ resourceSpans: [], padding: randomBytes(1_500_000).toString('base64') });
+      assert.deepEqual(await slow.send(large), { kind: 'ok' });
+      // A small body keeps the plain time-out.
+      fake.setMode('stall');
+      const started = performance.now();
+      const result = await make({ timeoutMs: 300 }).send(toOtlpRequest([call(1)], spanOptions));
+      assert.match(result.kind === 'retry' ? result.reason : '', /timed out after 300 ms/);
+      assert.ok(performance.now() - started < 2000);
+    } finally {
+      await slow.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 

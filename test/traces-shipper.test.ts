@@ -46,7 +46,7 @@ describe('trace shipper', () => {
   let shipper: TraceShipper;
   const started: Array<{ exporter: LangfuseExporter; shipper: TraceShipper }> = [];
 
-  function startShipper(options: { timeoutMs?: number; secretKey?: string; batchSize?: number; unauthorizedRetryMs?: number } = {}) {
+  function startShipper(options: { timeoutMs?: number; secretKey?: string; batchSize?: number; unauthorizedRetryMs?: number; parkMs?: number } = {}) {
     exporter = createLangfuseExporter({
       host: fake.url, publicKey: fake.publicKey, secretKey: options.secretKey ?? fake.secretKey, timeoutMs: options.timeoutMs ?? 2000,
     });
@@ -55,6 +55,7 @@ describe('trace shipper', () => {
       spanOptions: { serviceName: 'llm-trace-gateway', serviceVersion: '0.1.0', environment: 'test', release: 'r42' },
       batchSize: options.batchSize ?? 200, idleDelayMs: 50, notifyDelayMs: 5, backoff: { baseMs: 20, maxMs: 200 },
       ...(options.unauthorizedRetryMs === undefined ? {} : { unauthorizedRetryMs: options.unauthorizedRetryMs }),
+      ...(options.parkMs === undefined ? {} : { parkMs: options.parkMs }),
     });
     started.push({ exporter, shipper });
     shipper.start();
@@ -239,6 +240,28 @@ describe('trace shipper', () => {
     fake.setMode('ok');
     await until(() => shipper.state().backlog === 0, 5000, 'delivered');
     assert.deepEqual(fake.traces().map((trace) => trace.id).sort(), calls.map((c) => c.id).sort());
+  });
+
+  it('one record Langfuse keeps failing on (a 5xx, a time-out) does not hold back the others: set aside, then delivered', async () => {
+    fake.setMode('poison503');
+    startShipper({ batchSize: 8, parkMs: 400 });
+    const poisoned = call({ input: [{ role: 'user', content: 'poison-record' }] });
+    // The troublesome record is the oldest: every batch starts with it.
+    await record(poisoned);
+    const others = Array.from({ length: 12 }, () => call());
+    await Promise.all(others.map(record));
+    await until(() => fake.traces().length === others.length, 8000, 'the others delivered');
+    assert.deepEqual(fake.traces().map((trace) => trace.id).sort(), others.map((c) => c.id).sort());
+    assert.equal(journal.get(poisoned.id)?.delivery, 'pending', 'kept, not dropped or rejected');
+    assert.equal(entries.filter((entry) => /set aside/.test(entry.message)).length >= 1, true);
+    // Later records go out while it is set aside.
+    const later = call();
+    await record(later);
+    await until(() => fake.trace(later.id) !== undefined, 5000, 'a later record delivered');
+    // Once Langfuse takes it, it is delivered at its next try.
+    fake.setMode('ok');
+    await until(() => journal.get(poisoned.id)?.delivery === 'delivered', 8000, 'the set-aside record delivered');
+    assert.equal(fake.maxDeliveries(), 1);
   });
 
   it('pauses instead of bisecting the whole backlog when Langfuse refuses every record', async () => {

@@ -64,11 +64,14 @@ export function createJournalDelivery(db: DatabaseSync, now: () => number, cache
     /**
      * The oldest rows waiting for delivery: at most `limit`, and no more than `maxBytes` of records (at least one
      * row), so that a backlog of large records is read and parsed one batch at a time, not 500 at every step.
+     * Rows in `skip` (set aside by the shipper) are passed over.
      */
-    pending(limit: number, maxBytes = Infinity): PendingRow[] {
+    pending(limit: number, maxBytes = Infinity, skip: ReadonlySet<number> = new Set()): PendingRow[] {
       const result: PendingRow[] = [];
       let bytes = 0;
-      for (const { seq } of selectPending.all(limit) as { seq: number }[]) {
+      for (const { seq } of selectPending.all(limit + skip.size) as { seq: number }[]) {
+        if (skip.has(seq)) continue;
+        if (result.length === limit) break;
         const cached = recent.get(seq);
         if (cached) {
           if (result.length > 0 && bytes + cached.bytes > maxBytes) break;

@@ -58,8 +58,8 @@ export interface AppendOptions {
 export interface Journal {
   /** Resolves once the call is committed (true; also when it was there already) or not stored (false, logged): never rejects. */
   append(call: LlmCall, options?: AppendOptions): Promise<boolean>;
-  /** The oldest undelivered rows: at most `limit`, and about `maxBytes` of records (at least one). */
-  pending(limit: number, maxBytes?: number): PendingRow[];
+  /** The oldest undelivered rows: at most `limit`, and about `maxBytes` of records (at least one), none of `skip`. */
+  pending(limit: number, maxBytes?: number, skip?: ReadonlySet<number>): PendingRow[];
   markDelivered(seqs: number[]): void;
   markFailed(seqs: number[], error: string): void;
   markRejected(seqs: number[], error: string): void;

@@ -99,7 +99,10 @@ export function createLangfuseExporter(options: LangfuseExporterOptions): Langfu
       const compress = raw.length > gzipAbove;
       // Level 3: as fast as level 1 here and smaller; the default (6) took twice the CPU for a smaller gain.
       const payload = compress ? await gzip(raw, { level: 3 }) : raw;
-      const timeout = AbortSignal.timeout(options.timeoutMs);
+      // A body over 1 MB (one large record: batches are cut at 1 MB) gets 10 s more per MB, so a slow uplink still
+      // gets it through: at a fixed 15 s, a 12 MB record over 400 kB/s timed out on every try.
+      const timeoutMs = options.timeoutMs + Math.round(Math.max(0, payload.length - 1024 * 1024) / 100);
+      const timeout = AbortSignal.timeout(timeoutMs);
       const signal = sendOptions.signal ? AbortSignal.any([timeout, sendOptions.signal]) : timeout;
       try {
         const response = await pool.request({
@@ -108,6 +111,8 @@ export function createLangfuseExporter(options: LangfuseExporterOptions): Langfu
           headers: compress ? { ...baseHeaders, 'content-encoding': 'gzip' } : baseHeaders,
           body: payload,
           signal,
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs,
         });
         // Read the whole (small) answer so the socket goes back to the pool.
         const text = await response.body.text();
@@ -120,7 +125,7 @@ export function createLangfuseExporter(options: LangfuseExporterOptions): Langfu
         return { kind: 'rejected', status, reason };
       } catch (error) {
         const err = error as { code?: unknown; name?: string; message?: string };
-        const what = timeout.aborted ? `timed out after ${options.timeoutMs} ms` : err.message ?? String(error);
+        const what = timeout.aborted ? `timed out after ${timeoutMs} ms` : err.message ?? String(error);
         // A DOMException (an abort, a time-out) has a numeric legacy code: its name says more.
         const kind = typeof err.code === 'string' ? err.code : err.name ?? 'Error';
         return { kind: 'retry', reason: scrub(`${kind}: ${what}`) };

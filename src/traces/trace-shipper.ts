@@ -26,6 +26,8 @@ export interface TraceShipperOptions {
   notifyDelayMs?: number;
   /** After Langfuse refused the keys, how long until the oldest batch is tried again (keys fixed on its side). */
   unauthorizedRetryMs?: number;
+  /** How long a row that keeps failing alone (while others are delivered) is set aside at first; doubles up to 30 min. */
+  parkMs?: number;
   backoff?: Partial<BackoffSettings>;
   random?: () => number;
   now?: () => number;
@@ -75,7 +77,66 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
     },
   });
 
-  const nextBatch = (): PendingRow[] => journal.pending(batchSize, maxBatchBytes);
+  // A batch that fails (a time-out, a 5xx) is tried again in halves, down to one row, so one large or troublesome
+  // record cannot hold back the others (a 12 MB image over a slow uplink, a record Langfuse answers 500 to).
+  // A row that fails alone while others get through is set aside for a while and tried again: never dropped.
+  const parkMs = options.parkMs ?? 60_000;
+  const maxParkMs = 30 * 60_000;
+  let limitRows = batchSize;
+  let limitBytes = maxBatchBytes;
+  /** Rows that failed alone, with the time they first did. */
+  const suspects = new Map<number, number>();
+  /** Rows set aside: until when, and how long the next time. */
+  const parked = new Map<number, { until: number; next: number }>();
+  /** One row the next batch leaves out: it just failed alone, the rows behind it get a try. */
+  let skipOnce: number | undefined;
+
+  const nextBatch = (): PendingRow[] => {
+    const at = now();
+    const skip = new Set<number>();
+    for (const [seq, park] of parked) if (park.until > at) skip.add(seq);
+    if (skipOnce !== undefined) skip.add(skipOnce);
+    skipOnce = undefined;
+    return journal.pending(limitRows, limitBytes, skip);
+  };
+
+  /** Adjusts the batch size to the outcome, and sets aside a row that fails alone while others are delivered. */
+  function adapt(rows: PendingRow[], outcome: BatchOutcome) {
+    if (outcome.kind === 'ok') {
+      for (const row of rows) {
+        suspects.delete(row.seq);
+        parked.delete(row.seq);
+      }
+      limitRows = Math.min(batchSize, limitRows * 2);
+      limitBytes = Math.min(maxBatchBytes, limitBytes * 2);
+      return;
+    }
+    if (outcome.kind !== 'retry' || rows.length === 0) return;
+    if (rows.length > 1) {
+      limitRows = Math.ceil(rows.length / 2);
+      limitBytes = Math.max(1, Math.floor(rows.reduce((sum, row) => sum + row.bytes, 0) / 2));
+      return;
+    }
+    const seq = (rows[0] as PendingRow).seq;
+    const firstFailedAt = suspects.get(seq);
+    if (firstFailedAt !== undefined && (runtime.lastDeliveredAt ?? -Infinity) > firstFailedAt) {
+      const wait = parked.get(seq)?.next ?? parkMs;
+      parked.set(seq, { until: now() + wait, next: Math.min(maxParkMs, wait * 2) });
+      suspects.delete(seq);
+      logger.warn({ reason: outcome.reason, retryInSeconds: wait / 1000 },
+        'a trace record keeps failing on its own while others are delivered: set aside, tried again later');
+      return;
+    }
+    if (firstFailedAt === undefined) suspects.set(seq, now());
+    skipOnce = seq;
+  }
+
+  async function deliverNext(rows: PendingRow[]): Promise<number> {
+    const outcome = await deliverBatch(rows, abort.signal);
+    const wait = settle(outcome);
+    adapt(rows, outcome);
+    return wait;
+  }
 
   function failed(reason: string, retryAfterMs?: number): number {
     runtime.failures += 1;
@@ -130,7 +191,7 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
   async function step(): Promise<number> {
     const rows = nextBatch();
     if (rows.length === 0) return idleDelayMs;
-    return settle(await deliverBatch(rows, abort.signal));
+    return deliverNext(rows);
   }
 
   function cancelTimer() {
@@ -198,7 +259,7 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
         while (!wasStopped && !runtime.paused && now() < deadline && !abort.signal.aborted) {
           const rows = nextBatch();
           if (rows.length === 0) break;
-          const wait = settle(await deliverBatch(rows, abort.signal));
+          const wait = await deliverNext(rows);
           if (runtime.paused) break;
           if (wait > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(wait, Math.max(0, deadline - now()))));
         }

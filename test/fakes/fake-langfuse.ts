@@ -54,9 +54,10 @@ export interface LangfuseTraceView {
 /**
  * `partial`: spans that fail the checks are dropped one by one, the rest stored, and the answer is a 200 with OTLP's
  * `partialSuccess` (as a collector in front of Langfuse may answer). `html200`: a 200 login page from a proxy in
- * front of Langfuse, nothing stored.
+ * front of Langfuse, nothing stored. `poison503`: a 503 for any batch that holds the text `poison-record` (a record
+ * that makes Langfuse fail, or times out alone), the others stored.
  */
-export type FakeLangfuseMode = 'ok' | '401' | '429' | '503' | 'stall' | 'reset' | 'partial' | 'html200';
+export type FakeLangfuseMode = 'ok' | '401' | '429' | '503' | 'stall' | 'reset' | 'partial' | 'html200' | 'poison503';
 export interface FakeLangfuse {
   url: string;
   publicKey: string; secretKey: string;
@@ -273,6 +274,14 @@ export function parseTraceExport(body: unknown): CheckedSpan[] {
     });
   });
   return spans;
+}
+
+function gunzipIfNeeded(req: IncomingMessage, raw: Buffer): string {
+  try {
+    return (req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw).toString('utf8');
+  } catch {
+    return '';
+  }
 }
 
 /** Each span checked on its own (mode `partial`): the ones that pass, and how many did not. */
@@ -697,6 +706,10 @@ export async function startFakeLangfuse(options: { publicKey?: string; secretKey
       case 'html200':
         statusCounts[200] = (statusCounts[200] ?? 0) + 1;
         res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>Sign in</title><form action="/login"></form>');
+        return;
+      case 'poison503':
+        if (gunzipIfNeeded(req, body).includes('poison-record')) { send(res, { status: 503, body: { message: 'Internal error (fake mode poison503)' } }); return; }
+        send(res, ingest(req, body));
         return;
       case 'ok': case 'partial': send(res, ingest(req, body));
     }
