@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import type { LlmCall } from '../src/calls/llm-call.ts';
 import { createJournal } from '../src/traces/journal.ts';
+import { openJournalDatabase } from '../src/traces/journal-database.ts';
 import type { Journal, JournalOptions } from '../src/traces/journal.ts';
 import type { Logger } from '../src/traces/logger.ts';
 
@@ -42,6 +43,11 @@ function call(overrides: Partial<LlmCall> = {}): LlmCall {
     level: 'DEFAULT',
     ...overrides,
   };
+}
+
+/** The journal's own opener, for tests that wrap it. */
+function openForTest(dir: string): DatabaseSync {
+  return openJournalDatabase(dir);
 }
 
 describe('journal', () => {
@@ -132,6 +138,48 @@ describe('journal', () => {
     j.close();
     await j.append(call());
     assert.ok(logger.entries.some((entry) => entry.level === 'error' && /write failed/.test(entry.message)));
+  });
+
+  it('keeps records it cannot write (a full disk) in memory and writes them once it can: nothing lost, no restart', async () => {
+    let db: DatabaseSync | undefined;
+    const j = open({
+      rewriteDelayMs: 20,
+      // The journal's own opener; the test then caps the database's size, and SQLite answers as on a full disk.
+      openDatabase: (dir) => (db = openForTest(dir)),
+    });
+    const before = call();
+    assert.equal(await j.append(before), true);
+    const full = db as DatabaseSync;
+    full.exec(`PRAGMA max_page_count = ${Number((full.prepare('PRAGMA page_count').get() as { page_count: number }).page_count)}`);
+    const big = { role: 'user', content: 'x'.repeat(20_000) };
+    const calls = Array.from({ length: 5 }, () => call({ input: [big] }));
+    const stored = Promise.all(calls.map((c) => j.append(c)));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(j.get(calls[0]?.id ?? '')?.delivery, undefined, 'not in the journal while it is full');
+    assert.equal(j.stats().backlog, 6, 'counted as undelivered meanwhile');
+    assert.equal(j.stats().writeErrors, 5);
+    assert.ok(logger.entries.some((entry) => /kept in memory/.test(entry.message)));
+    // Space comes back: the next try writes them all.
+    full.exec('PRAGMA max_page_count = 1073741823');
+    assert.deepEqual(await stored, [true, true, true, true, true]);
+    for (const c of calls) assert.equal(j.get(c.id)?.delivery, 'pending');
+    assert.equal(j.stats().backlog, 6);
+    assert.ok(logger.entries.some((entry) => /writable again/.test(entry.message)));
+  });
+
+  it('keeps at most maxRewrite records in memory: past that, one that cannot be written is not stored', async () => {
+    let db: DatabaseSync | undefined;
+    const j = open({ rewriteDelayMs: 20, maxRewrite: 2, openDatabase: (dir) => (db = openForTest(dir)) });
+    await j.append(call());
+    const full = db as DatabaseSync;
+    full.exec(`PRAGMA max_page_count = ${Number((full.prepare('PRAGMA page_count').get() as { page_count: number }).page_count)}`);
+    const big = { role: 'user', content: 'x'.repeat(20_000) };
+    const appends = [call({ input: [big] }), call({ input: [big] }), call({ input: [big] })].map((c) => j.append(c));
+    assert.equal(await appends[2], false, 'the third: no room left in memory');
+    const early = await Promise.race([Promise.all(appends.slice(0, 2)).then(() => 'stored'), new Promise((resolve) => setTimeout(() => resolve('waiting'), 300))]);
+    assert.equal(early, 'waiting', 'the two kept ones wait for space');
+    full.exec('PRAGMA max_page_count = 1073741823');
+    assert.deepEqual(await Promise.all(appends.slice(0, 2)), [true, true]);
   });
 
   it('tracks delivery: pending oldest first, delivered, failed attempts, rejected, and reset after a restart', async () => {

@@ -1,5 +1,6 @@
 // The durable journal of call records (node:sqlite, WAL): the gateway appends each call as its
 // response completes, the shipper reads the undelivered ones, the viewer lists them.
+import type { DatabaseSync } from 'node:sqlite';
 import type { LlmCall } from '../calls/llm-call.ts';
 import { callRow, insertCallIfAbsentSql, openJournalDatabase, upsertCallSql, upsertRecordSql } from './journal-database.ts';
 import type { Delivery } from './journal-database.ts';
@@ -30,6 +31,12 @@ export interface JournalOptions {
    * The trace worker waits longer: the spool already made each call durable, so bigger transactions cost nothing.
    */
   commitDelayMs?: number;
+  /** First wait before records that could not be written (a full disk) are tried again; it doubles up to 30 s. */
+  rewriteDelayMs?: number;
+  /** Most records kept in memory for another try; beyond, a record that cannot be written is not stored. */
+  maxRewrite?: number;
+  /** Opens the database (tests wrap it, e.g. to make it full). */
+  openDatabase?: (dataDir: string) => DatabaseSync;
 }
 
 export interface JournalStats {
@@ -88,10 +95,16 @@ interface Waiting {
   resolve: (stored: boolean) => void;
 }
 
+/** SQLite's answer when the journal cannot write at all (busy, locked, read-only, I/O error, full, cannot open). */
+function isStorageError(error: unknown): boolean {
+  const code = Number((error as { errcode?: unknown } | undefined)?.errcode) & 0xff;
+  return [5, 6, 8, 10, 13, 14].includes(code);
+}
+
 export function createJournal(options: JournalOptions): Journal {
   const now = options.now ?? Date.now;
   const { logger } = options;
-  const db = openJournalDatabase(options.dataDir);
+  const db = (options.openDatabase ?? openJournalDatabase)(options.dataDir);
   const upsertCall = db.prepare(upsertCallSql);
   const insertCallIfAbsent = db.prepare(insertCallIfAbsentSql);
   const upsertRecord = db.prepare(upsertRecordSql);
@@ -112,6 +125,85 @@ export function createJournal(options: JournalOptions): Journal {
     logger.error({ err: error, calls: count, id }, 'trace journal write failed: call record(s) not stored (a spool file that holds them is kept and read again at the next start)');
   }
 
+  // Records the journal cannot take for now (a full disk, a read-only or locked file: the spool, on the same disk,
+  // may not have them either) stay in memory and are written once it can, so space coming back is enough: no restart,
+  // nothing lost. Bounded: past `maxRewrite` records, one more is not stored (counted in writeErrors, logged).
+  // A record refused for a reason of its own (a constraint) is not stored, as before, and not tried again.
+  const firstRewriteDelayMs = options.rewriteDelayMs ?? 1000;
+  const maxRewrite = options.maxRewrite ?? 20_000;
+  let rewriting: Waiting[] = [];
+  let rewriteDelayMs = firstRewriteDelayMs;
+  let rewriteTimer: NodeJS.Timeout | undefined;
+
+  function scheduleRewrite() {
+    if (rewriting.length === 0 || rewriteTimer !== undefined || closed) return;
+    rewriteTimer = setTimeout(rewrite, rewriteDelayMs);
+    rewriteTimer.unref();
+  }
+
+  /** Keeps records for another try; `fresh`: they just failed for the first time (counted, logged). */
+  function keepForRewrite(failed: Waiting[], error: unknown, fresh: boolean) {
+    const room = Math.max(0, maxRewrite - rewriting.length);
+    const lost = failed.slice(room);
+    if (lost.length > 0) {
+      if (fresh) writeFailed(lost.length, error, lost[0]?.row.columns[0] as string);
+      for (const waiting of lost) waiting.resolve(false);
+    }
+    const kept = failed.slice(0, room);
+    if (kept.length === 0) return;
+    if (fresh) {
+      writeErrors += kept.length;
+      // Logged when records start waiting, not at every failed write while they do.
+      if (rewriting.length === 0) logger.error({ err: error, calls: kept.length }, 'trace journal write failed: the records are kept in memory and written once the journal can take them (a full disk?)');
+    }
+    rewriting.push(...kept);
+    scheduleRewrite();
+  }
+
+  /** Writes a batch in one transaction; if that fails for a reason of the journal's, all wait; else one by one. */
+  function store(batch: Waiting[], fresh: boolean) {
+    const error = commitRows(batch);
+    if (error === undefined) {
+      for (const waiting of batch) waiting.resolve(true);
+      return;
+    }
+    if (isStorageError(error)) {
+      keepForRewrite(batch, error, fresh);
+      return;
+    }
+    const refused: Waiting[] = [];
+    const waitAgain: Waiting[] = [];
+    let refusal: unknown;
+    for (const waiting of batch) {
+      const rowError = batch.length === 1 ? error : commitRows([waiting]);
+      if (rowError === undefined) waiting.resolve(true);
+      else if (isStorageError(rowError)) waitAgain.push(waiting);
+      else {
+        refusal ??= rowError;
+        refused.push(waiting);
+      }
+    }
+    // One line for the batch: a line per call could flood the log.
+    if (refused.length > 0) {
+      if (fresh) writeFailed(refused.length, refusal, refused[0]?.row.columns[0] as string);
+      for (const waiting of refused) waiting.resolve(false);
+    }
+    keepForRewrite(waitAgain, error, fresh);
+  }
+
+  function rewrite() {
+    rewriteTimer = undefined;
+    if (closed || rewriting.length === 0) return;
+    const batch = rewriting;
+    rewriting = [];
+    store(batch, false);
+    if (rewriting.length < batch.length) {
+      logger.info({ calls: batch.length - rewriting.length }, 'trace journal writable again: the records kept in memory are stored');
+      rewriteDelayMs = firstRewriteDelayMs;
+    } else rewriteDelayMs = Math.min(30_000, rewriteDelayMs * 2);
+    scheduleRewrite();
+  }
+
   // Group commit: every append of one event-loop turn shares one transaction, so the cost of a
   // COMMIT is paid once per turn, not once per call.
   function commitQueue() {
@@ -123,18 +215,8 @@ export function createJournal(options: JournalOptions): Journal {
       for (const waiting of batch) waiting.resolve(false);
       return;
     }
-    // One transaction for the batch; if it fails, one per call, so that a call that cannot be stored does not take
-    // the others with it (a full disk fails them all the same).
-    const error = commitRows(batch);
-    if (error === undefined) {
-      for (const waiting of batch) waiting.resolve(true);
-      return;
-    }
-    const failed = new Set(batch.length === 1 ? batch : batch.filter((waiting) => commitRows([waiting]) !== undefined));
-    // One line for the batch: on a full disk every call fails, and a line per call would flood the log.
-    const [first] = failed;
-    if (first) writeFailed(failed.size, error, first.row.columns[0] as string);
-    for (const waiting of batch) waiting.resolve(!failed.has(waiting));
+    // One transaction for the batch; if a record refuses it, one per call, so that it does not take the others with it.
+    store(batch, true);
   }
 
   /** Commits the rows in one transaction; the error if it failed and was rolled back, else undefined. */
@@ -198,7 +280,11 @@ export function createJournal(options: JournalOptions): Journal {
       });
     },
     ...delivery,
-    stats: () => ({ ...delivery.counts(), total, writeErrors, commits }),
+    stats: () => {
+      const counts = delivery.counts();
+      // Records waiting in memory for the journal are undelivered too.
+      return { ...counts, backlog: counts.backlog + rewriting.length, total, writeErrors, commits };
+    },
     list: views.list,
     get: views.get,
     getJson: views.getJson,
@@ -206,6 +292,15 @@ export function createJournal(options: JournalOptions): Journal {
     close() {
       if (closed) return;
       if (queue.length > 0) commitQueue();
+      clearTimeout(rewriteTimer);
+      rewriteTimer = undefined;
+      if (rewriting.length > 0) {
+        // A last try; what still cannot be written is lost with the process (its spool file, if written, is kept).
+        const error = commitRows(rewriting);
+        if (error !== undefined) logger.error({ err: error, calls: rewriting.length }, 'trace journal closed with records it could not write: not stored');
+        for (const waiting of rewriting) waiting.resolve(error === undefined);
+        rewriting = [];
+      }
       closed = true;
       clearInterval(pruneTimer);
       db.close();
