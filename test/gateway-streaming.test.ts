@@ -39,6 +39,20 @@ describe('streaming through the gateway', () => {
     assert.ok(response.chunks.length >= 5, 'several separate chunks reached the client');
   });
 
+  it('ends the client\'s stream at [DONE] although the upstream keeps its answer open, and traces it as complete', async () => {
+    // The upstream holds the answer open for 3 s after [DONE]; the idle time-out here is 1 s.
+    const started = performance.now();
+    const response = await post(`${gateway.url}/v1/chat/completions`, chat('fake/done-open'), auth);
+    const took = response.endedAt - started;
+    assert.equal(response.status, 200);
+    assert.equal(sseData(response.body).at(-1), '[DONE]');
+    assert.ok(took < 700, `the client waited ${Math.round(took)} ms for the end`);
+    await until(() => gateway.calls.some((call) => call.id === response.headers['x-trace-id']));
+    const recorded = gateway.calls.find((call) => call.id === response.headers['x-trace-id']);
+    assert.equal(recorded?.outcome, 'ok');
+    assert.equal(recorded?.level, 'DEFAULT');
+  });
+
   it('keeps comment lines as comments, the usage chunk and [DONE]', async () => {
     const response = await post(`${gateway.url}/chat/completions`, chat('openai/gpt-4o-mini'), auth);
     assert.match(response.body, /^: OPENROUTER PROCESSING\n\n/m);

@@ -40,6 +40,8 @@ export function tapStream(body: UpstreamBody, res: ServerResponse, now: () => nu
     const result: TapResult = { unreadable: 0 };
     let arrivedAt = 0;
     let finished = false;
+    /** The upstream body has ended (its `end` is being handled). */
+    let ended = false;
     const guard = createSseGuard((event) => reader.add(event, arrivedAt));
 
     const forward = (readable: Buffer) => {
@@ -51,6 +53,11 @@ export function tapStream(body: UpstreamBody, res: ServerResponse, now: () => nu
       }
       if (endsWithDone(events)) {
         result.held = events;
+        // The answer is complete: an upstream that keeps it open (no last HTTP chunk yet) must not hold the client.
+        if (!ended) {
+          body.release();
+          finish();
+        }
         return;
       }
       if (!res.write(events)) body.pause();
@@ -93,6 +100,7 @@ export function tapStream(body: UpstreamBody, res: ServerResponse, now: () => nu
         } else (more ??= [first]).push(chunk);
       },
       end() {
+        ended = true;
         flushBatch();
         arrivedAt = now();
         forward(guard.end());

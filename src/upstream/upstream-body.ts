@@ -74,11 +74,21 @@ export class UpstreamBody {
     if (!this.#done && !this.#heldForReader) this.#controller.resume();
   }
 
+  /**
+   * The reader has all it needs (a stream's `[DONE]`): it is told nothing more. The rest of the answer is read and
+   * dropped, so an upstream that keeps the answer open after its end holds no client, and the connection can still
+   * carry another call once the answer ends.
+   */
+  release(): void {
+    this.#told = true;
+    this.resume();
+  }
+
   /** @internal From the dispatch handler. */
   push(chunk: Buffer): void {
     if (this.#done) return;
     if (this.#reader) {
-      this.#deliver(chunk);
+      if (!this.#told) this.#deliver(chunk);
       return;
     }
     this.#early.push(chunk);

@@ -399,6 +399,14 @@ async function handleChat(ex: Exchange, scenario: Scenario | undefined): Promise
       await write(ex, sse(chunkOf(ex, { model, provider: PROVIDER }, [{ index: 0, delta: { content: '' }, finish_reason: 'error' }], { error })));
       return end(ex, DONE);
     }
+    case 'done-open':
+      // The whole stream with its [DONE], then the response stays open for 3 s before its last HTTP chunk.
+      if (!ex.stream) return deliver(normal);
+      await streamOpening(ex, model, CONTENT_PIECES.length);
+      await write(ex, sse(chunkOf(ex, { model, provider: PROVIDER }, [{ index: 0, delta: {}, finish_reason: 'stop' }])));
+      await write(ex, DONE);
+      await wait(ex, 3000);
+      return end(ex, undefined);
     case 'cut':
       // The response ends cleanly after N content chunks: no finish reason, no usage, no [DONE] (an answer a proxy cut).
       if (!ex.stream) return deliver(normal);
