@@ -4,7 +4,7 @@ import type { Config } from './config.ts';
 
 export const redacted = '[redacted]';
 /** Shorter values are not searched for: a test key such as `k` would otherwise be replaced all over the text. */
-const minSecretLength = 8;
+export const minSecretLength = 8;
 
 /**
  * Every configured secret long enough to search for: our API keys, the OpenRouter key, the Langfuse keys and the

@@ -1,5 +1,6 @@
 // What start-up says: which integrations are configured, and for each missing one, how to fix it.
 import type { Config } from './config.ts';
+import { minSecretLength } from './redact.ts';
 
 export function startupReport(config: Config, address: string): string[] {
   const base = address.replace('0.0.0.0', 'localhost').replace('[::]', 'localhost');
@@ -13,5 +14,9 @@ export function startupReport(config: Config, address: string): string[] {
   lines.push(`trace viewer: ${base}/ui (journal in ${config.dataDir})`);
   if (!config.traces.captureContent) lines.push('TRACE_CONTENT=false: message content is kept out of traces');
   if (config.traces.sampleRate < 1) lines.push(`TRACE_SAMPLE_RATE=${config.traces.sampleRate}: only that fraction of calls is traced`);
+  // Values this short are not scrubbed from traces and answers (they would match ordinary text), and are easy to guess.
+  if (!config.apiKeyGenerated && config.apiKeys.some((key) => key.length < minSecretLength)) {
+    lines.push(`WARNING: an API_KEY is shorter than ${minSecretLength} characters: it is easy to guess, and a prompt that quotes it reaches traces unredacted. Use a long random key.`);
+  }
   return lines;
 }

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig, readEnvironment } from '../src/config.ts';
+import { startupReport } from '../src/startup-report.ts';
 
 describe('configuration', () => {
   it('has the documented defaults', () => {
@@ -178,6 +179,14 @@ describe('configuration', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('warns at start-up about an API_KEY too short to be safe or to be scrubbed from traces', () => {
+    const warns = (env: Record<string, string>) => startupReport(loadConfig(env), 'http://0.0.0.0:8000').some((line) => /API_KEY is shorter than 8/.test(line));
+    assert.equal(warns({ API_KEY: 'Pa55w0r' }), true);
+    assert.equal(warns({ API_KEY: 'long-enough-key,short' }), true);
+    assert.equal(warns({ API_KEY: 'long-enough-key' }), false);
+    assert.equal(warns({}), false, 'a generated key is long');
   });
 
   it('reads .env from the working directory, and the environment wins', () => {
