@@ -195,8 +195,10 @@ export function loadConfig(env: Record<string, string | undefined>, options: { i
     throw new ConfigError(`Invalid ${name}=${JSON.stringify(shown)}: ${issue?.message ?? 'invalid value'}`);
   }
   const e = parsed.data;
-  // Several keys are comma-separated; the whole value stays a key too, as the seed's single API_KEY was.
-  const apiKeys = e.API_KEY ? [...new Set([...list(e.API_KEY), e.API_KEY.trim()])] : [];
+  // Several keys are comma-separated; the whole value stays a key too, as the seed's single API_KEY was (only
+  // beside at least one real key: `API_KEY=,` is no key at all).
+  const keyParts = e.API_KEY ? list(e.API_KEY) : [];
+  const apiKeys = keyParts.length > 0 ? [...new Set([...keyParts, (e.API_KEY ?? '').trim()])] : [];
   const apiKeyGenerated = apiKeys.length === 0;
   if (apiKeyGenerated) apiKeys.push(`gw-${randomBytes(24).toString('base64url')}`);
 

@@ -42,6 +42,11 @@ describe('configuration', () => {
     // Several keys, comma-separated; the whole value is a key too (a seed key with a comma in it keeps working).
     assert.deepEqual(config.apiKeys, ['k1', 'k2', 'k1,k2']);
     assert.deepEqual(loadConfig({ API_KEY: ' single-key ' }).apiKeys, ['single-key']);
+    for (const empty of [',', ' , ', ',,']) {
+      const config = loadConfig({ API_KEY: empty });
+      assert.equal(config.apiKeyGenerated, true, `API_KEY=${JSON.stringify(empty)} is no key: one is generated`);
+      assert.ok(!config.apiKeys.includes(empty.trim()));
+    }
     assert.equal(config.openrouter.title, 'Graphiti Proxy Server');
     assert.equal(config.openrouter.httpReferer, 'http://localhost:8000');
   });

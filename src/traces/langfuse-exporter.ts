@@ -30,13 +30,14 @@ export interface LangfuseExporter {
 }
 
 /**
- * What a 2xx answer says. Langfuse answers `{}` (or nothing) when it stored the batch. A batch it stored only in
- * part (OTLP's `partialSuccess` with rejected spans, a 207, an `errors` list) is `rejected`, so the batch is split
+ * What a 2xx answer says. Langfuse answers an object with no error in it (`{}`, a queued job) or nothing when it
+ * took the batch. A batch it stored only in part (OTLP's `partialSuccess` with rejected spans, an `errors` list,
+ * as in a 207) is `rejected`, so the batch is split
  * until the spans it refuses are found (a span sent twice is stored once: Langfuse upserts by id). An answer that is
  * not Langfuse's (an HTML login page from a proxy in front of it, `{"error": ...}`) stored nothing: retried.
  */
 function readAcceptance(status: number, text: string, reason: string): ExportResult {
-  if (text.trim() === '') return status === 207 ? { kind: 'rejected', status, reason } : { kind: 'ok' };
+  if (text.trim() === '') return { kind: 'ok' };
   let answer: unknown;
   try {
     answer = JSON.parse(text);
@@ -49,7 +50,7 @@ function readAcceptance(status: number, text: string, reason: string): ExportRes
   const fields = answer as { partialSuccess?: { rejectedSpans?: unknown }; errors?: unknown; error?: unknown };
   // rejectedSpans is an int64, which proto3 JSON may write as a string.
   const rejectedSpans = Number(fields.partialSuccess?.rejectedSpans ?? 0);
-  if (status === 207 || rejectedSpans > 0 || (Array.isArray(fields.errors) && fields.errors.length > 0)) return { kind: 'rejected', status, reason };
+  if (rejectedSpans > 0 || (Array.isArray(fields.errors) && fields.errors.length > 0)) return { kind: 'rejected', status, reason };
   if (fields.error !== undefined && fields.error !== null && fields.error !== '') return { kind: 'retry', reason };
   return { kind: 'ok' };
 }
