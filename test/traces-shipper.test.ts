@@ -243,7 +243,7 @@ describe('trace shipper', () => {
   });
 
   it('one record Langfuse keeps failing on (a 5xx, a time-out) does not hold back the others: set aside, then delivered', async () => {
-    fake.setMode('poison503');
+    fake.setMode('poison500');
     startShipper({ batchSize: 8, parkMs: 400 });
     const poisoned = call({ input: [{ role: 'user', content: 'poison-record' }] });
     // The troublesome record is the oldest: every batch starts with it.
@@ -259,9 +259,24 @@ describe('trace shipper', () => {
     await record(later);
     await until(() => fake.trace(later.id) !== undefined, 5000, 'a later record delivered');
     // Once Langfuse takes it, it is delivered at its next try.
+    // Set aside, it is tried alone, not at the head of every batch (which would fail them all, and back off).
+    const failedRequests = fake.statusCounts[500] ?? 0;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    assert.ok((fake.statusCounts[500] ?? 0) - failedRequests <= 3, `${(fake.statusCounts[500] ?? 0) - failedRequests} failed requests in a second while it was set aside`);
     fake.setMode('ok');
     await until(() => journal.get(poisoned.id)?.delivery === 'delivered', 8000, 'the set-aside record delivered');
     assert.equal(fake.maxDeliveries(), 1);
+  });
+
+  it('does not split batches over a 429 (Langfuse limits the rate, no record is at fault)', async () => {
+    fake.setMode('429');
+    startShipper({ batchSize: 8 });
+    const calls = Array.from({ length: 8 }, () => call());
+    await Promise.all(calls.map(record));
+    await until(() => (fake.statusCounts[429] ?? 0) >= 1, 3000, 'a 429');
+    fake.setMode('ok');
+    await until(() => shipper.state().backlog === 0, 5000, 'delivered');
+    assert.deepEqual(fake.acceptedRequests.map((request) => request.spanCount), [8]);
   });
 
   it('pauses instead of bisecting the whole backlog when Langfuse refuses every record', async () => {

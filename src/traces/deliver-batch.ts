@@ -8,7 +8,7 @@ import type { SpanOptions } from './langfuse-spans.ts';
 
 export type BatchOutcome =
   | { kind: 'ok'; delivered: number; rejected: number }
-  | { kind: 'retry'; reason: string; retryAfterMs?: number; delivered: number; rejected: number }
+  | { kind: 'retry'; reason: string; retryAfterMs?: number; suspect?: boolean; delivered: number; rejected: number }
   | { kind: 'unauthorized'; status: number; reason: string; delivered: number; rejected: number };
 
 export interface DeliverBatchDeps {

@@ -20,7 +20,8 @@ export interface LangfuseExporterOptions {
 
 export type ExportResult =
   | { kind: 'ok' }
-  | { kind: 'retry'; reason: string; retryAfterMs?: number }
+  /** `suspect`: a time-out or a 500/502/504, which one record of the batch may cause (not a 429, a 503, a refused connection). */
+  | { kind: 'retry'; reason: string; retryAfterMs?: number; suspect?: boolean }
   | { kind: 'rejected'; status: number; reason: string };
 
 export interface LangfuseExporter {
@@ -121,7 +122,7 @@ export function createLangfuseExporter(options: LangfuseExporterOptions): Langfu
         const reason = `HTTP ${status}${text ? `: ${scrub(text)}` : ''}`;
         if (status >= 200 && status < 300) return readAcceptance(status, text, reason);
         if (status === 408 || status === 429 || status >= 500) {
-          return { kind: 'retry', reason, retryAfterMs: parseRetryAfter(response.headers['retry-after']) };
+          return { kind: 'retry', reason, retryAfterMs: parseRetryAfter(response.headers['retry-after']), suspect: status === 500 || status === 502 || status === 504 };
         }
         return { kind: 'rejected', status, reason };
       } catch (error) {
@@ -129,7 +130,7 @@ export function createLangfuseExporter(options: LangfuseExporterOptions): Langfu
         const what = timeout.aborted ? `timed out after ${timeoutMs} ms` : err.message ?? String(error);
         // A DOMException (an abort, a time-out) has a numeric legacy code: its name says more.
         const kind = typeof err.code === 'string' ? err.code : err.name ?? 'Error';
-        return { kind: 'retry', reason: scrub(`${kind}: ${what}`) };
+        return { kind: 'retry', reason: scrub(`${kind}: ${what}`), suspect: timeout.aborted };
       }
     },
     // Destroy, not close: by now the shipper has stopped, and a stalled request must not hold shutdown.

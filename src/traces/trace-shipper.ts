@@ -77,58 +77,71 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
     },
   });
 
-  // A batch that fails (a time-out, a 5xx) is tried again in halves, down to one row, so one large or troublesome
-  // record cannot hold back the others (a 12 MB image over a slow uplink, a record Langfuse answers 500 to).
-  // A row that fails alone while others get through is set aside for a while and tried again: never dropped.
+  // A batch that fails in a way one record can cause (a time-out, a 500/502/504) is tried again in halves, down to
+  // one row, so one large or troublesome record cannot hold back the others (a 12 MB image over a slow uplink, a
+  // record Langfuse answers 500 to). A row that fails so alone is left out of the next batch; if it fails alone
+  // again after others got through, it is set aside and tried alone later (after a minute, doubling up to 30 while
+  // it keeps failing), outside the batches and their backoff: never dropped.
   const parkMs = options.parkMs ?? 60_000;
   const maxParkMs = 30 * 60_000;
   let limitRows = batchSize;
   let limitBytes = maxBatchBytes;
   /** Rows that failed alone, with the time they first did. */
   const suspects = new Map<number, number>();
-  /** Rows set aside: until when, and how long the next time. */
-  const parked = new Map<number, { until: number; next: number }>();
-  /** One row the next batch leaves out: it just failed alone, the rows behind it get a try. */
+  const parked = new Map<number, { row: PendingRow; until: number; wait: number }>();
+  /** The row that just failed alone: the next batch leaves it out. */
   let skipOnce: number | undefined;
 
   const nextBatch = (): PendingRow[] => {
-    const at = now();
-    const skip = new Set<number>();
-    for (const [seq, park] of parked) if (park.until > at) skip.add(seq);
+    const skip = new Set(parked.keys());
     if (skipOnce !== undefined) skip.add(skipOnce);
+    const rows = journal.pending(limitRows, limitBytes, skip);
+    // Nothing else to send: the row left out goes again.
+    if (rows.length > 0 || skipOnce === undefined) return rows;
     skipOnce = undefined;
-    return journal.pending(limitRows, limitBytes, skip);
+    return journal.pending(limitRows, limitBytes, new Set(parked.keys()));
   };
 
-  /** Adjusts the batch size to the outcome, and sets aside a row that fails alone while others are delivered. */
+  function park(row: PendingRow, reason: string) {
+    const wait = Math.min(maxParkMs, (parked.get(row.seq)?.wait ?? parkMs / 2) * 2);
+    parked.set(row.seq, { row, until: now() + wait, wait });
+    suspects.delete(row.seq);
+    logger.warn({ reason, retryInSeconds: wait / 1000 }, 'a trace record fails on its own while others are delivered: set aside, tried again alone later');
+  }
+
+  /** Adjusts the batch size to the outcome; a row that keeps failing alone while others get through is set aside. */
   function adapt(rows: PendingRow[], outcome: BatchOutcome) {
+    skipOnce = undefined;
     if (outcome.kind === 'ok') {
-      for (const row of rows) {
-        suspects.delete(row.seq);
-        parked.delete(row.seq);
-      }
+      for (const row of rows) suspects.delete(row.seq);
       limitRows = Math.min(batchSize, limitRows * 2);
       limitBytes = Math.min(maxBatchBytes, limitBytes * 2);
       return;
     }
-    if (outcome.kind !== 'retry' || rows.length === 0) return;
+    if (outcome.kind !== 'retry' || !outcome.suspect) return;
     if (rows.length > 1) {
       limitRows = Math.ceil(rows.length / 2);
       limitBytes = Math.max(1, Math.floor(rows.reduce((sum, row) => sum + row.bytes, 0) / 2));
       return;
     }
-    const seq = (rows[0] as PendingRow).seq;
-    const firstFailedAt = suspects.get(seq);
-    if (firstFailedAt !== undefined && (runtime.lastDeliveredAt ?? -Infinity) > firstFailedAt) {
-      const wait = parked.get(seq)?.next ?? parkMs;
-      parked.set(seq, { until: now() + wait, next: Math.min(maxParkMs, wait * 2) });
-      suspects.delete(seq);
-      logger.warn({ reason: outcome.reason, retryInSeconds: wait / 1000 },
-        'a trace record keeps failing on its own while others are delivered: set aside, tried again later');
-      return;
+    const row = rows[0] as PendingRow;
+    const firstFailedAt = suspects.get(row.seq);
+    if (firstFailedAt !== undefined && (runtime.lastDeliveredAt ?? -Infinity) > firstFailedAt) park(row, outcome.reason);
+    else {
+      if (firstFailedAt === undefined) suspects.set(row.seq, now());
+      skipOnce = row.seq;
     }
-    if (firstFailedAt === undefined) suspects.set(seq, now());
-    skipOnce = seq;
+  }
+
+  /** A set-aside row whose time has come, tried alone: if it fails so again it waits longer; the rest is unaffected. */
+  async function probe(seq: number, row: PendingRow): Promise<number> {
+    const outcome = await deliverBatch([row], abort.signal);
+    if (outcome.kind === 'retry' && outcome.suspect) {
+      park(row, outcome.reason);
+      return 0;
+    }
+    if (outcome.kind !== 'retry') parked.delete(seq);
+    return settle(outcome);
   }
 
   async function deliverNext(rows: PendingRow[]): Promise<number> {
@@ -189,8 +202,9 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
 
   /** One step: send the oldest batch; returns how long to wait before the next step. */
   async function step(): Promise<number> {
+    for (const [seq, entry] of parked) if (entry.until <= now()) return probe(seq, entry.row);
     const rows = nextBatch();
-    if (rows.length === 0) return idleDelayMs;
+    if (rows.length === 0) return parked.size > 0 ? Math.min(idleDelayMs, Math.max(0, Math.min(...[...parked.values()].map((entry) => entry.until)) - now())) : idleDelayMs;
     return deliverNext(rows);
   }
 

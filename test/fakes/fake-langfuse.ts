@@ -54,10 +54,10 @@ export interface LangfuseTraceView {
 /**
  * `partial`: spans that fail the checks are dropped one by one, the rest stored, and the answer is a 200 with OTLP's
  * `partialSuccess` (as a collector in front of Langfuse may answer). `html200`: a 200 login page from a proxy in
- * front of Langfuse, nothing stored. `poison503`: a 503 for any batch that holds the text `poison-record` (a record
+ * front of Langfuse, nothing stored. `poison500`: a 500 for any batch that holds the text `poison-record` (a record
  * that makes Langfuse fail, or times out alone), the others stored.
  */
-export type FakeLangfuseMode = 'ok' | '401' | '429' | '503' | 'stall' | 'reset' | 'partial' | 'html200' | 'poison503';
+export type FakeLangfuseMode = 'ok' | '401' | '429' | '503' | 'stall' | 'reset' | 'partial' | 'html200' | 'poison500';
 export interface FakeLangfuse {
   url: string;
   publicKey: string; secretKey: string;
@@ -707,8 +707,8 @@ export async function startFakeLangfuse(options: { publicKey?: string; secretKey
         statusCounts[200] = (statusCounts[200] ?? 0) + 1;
         res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>Sign in</title><form action="/login"></form>');
         return;
-      case 'poison503':
-        if (gunzipIfNeeded(req, body).includes('poison-record')) { send(res, { status: 503, body: { message: 'Internal error (fake mode poison503)' } }); return; }
+      case 'poison500':
+        if (gunzipIfNeeded(req, body).includes('poison-record')) { send(res, { status: 500, body: { message: 'Internal error (fake mode poison500)' } }); return; }
         send(res, ingest(req, body));
         return;
       case 'ok': case 'partial': send(res, ingest(req, body));
