@@ -75,9 +75,17 @@ describe('langfuse exporter', () => {
     assert.equal(unavailable.kind, 'retry');
     assert.match(unavailable.kind === 'retry' ? unavailable.reason : '', /HTTP 503/);
     fake.setMode('429');
-    assert.deepEqual({ ...(await exporter.send(body)), reason: undefined }, { kind: 'retry', reason: undefined, retryAfterMs: 1000 });
+    // Not a failure one record could cause: the shipper neither splits the batch nor sets a record aside.
+    assert.deepEqual({ ...(await exporter.send(body)), reason: undefined }, { kind: 'retry', reason: undefined, retryAfterMs: 1000, suspect: false });
+    assert.equal(unavailable.kind === 'retry' && unavailable.suspect, false);
     fake.setMode('reset');
-    assert.equal((await exporter.send(body)).kind, 'retry');
+    const reset = await exporter.send(body);
+    assert.equal(reset.kind, 'retry');
+    assert.equal(reset.kind === 'retry' && reset.suspect, false);
+    // A 500 can be a record's doing.
+    fake.setMode('poison500');
+    const poisoned = await exporter.send(toOtlpRequest([call(1, 'poison-record')], spanOptions));
+    assert.equal(poisoned.kind === 'retry' && poisoned.suspect, true);
     fake.setMode('ok');
     assert.equal((await exporter.send(body)).kind, 'ok');
   });
@@ -89,6 +97,7 @@ describe('langfuse exporter', () => {
     const stalled = await quick.send(toOtlpRequest([call(1)], spanOptions));
     assert.equal(stalled.kind, 'retry');
     assert.match(stalled.kind === 'retry' ? stalled.reason : '', /^TimeoutError: timed out after 200 ms/);
+    assert.equal(stalled.kind === 'retry' && stalled.suspect, true, 'a time-out can be a large record\'s doing');
     assert.ok(performance.now() - started < 1500);
     const controller = new AbortController();
     started = performance.now();
