@@ -7,6 +7,17 @@ import { join } from 'node:path';
 import { ConfigError, loadConfig, readEnvironment } from '../src/config.ts';
 import { startupReport } from '../src/startup-report.ts';
 
+/** Runs `check` with a temporary directory holding `.env` with `text`. */
+function withEnvFile(text: string, check: (dir: string) => void) {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-env-'));
+  try {
+    writeFileSync(join(dir, '.env'), text);
+    check(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe('configuration', () => {
   it('has the documented defaults', () => {
     const config = loadConfig({});
@@ -133,11 +144,9 @@ describe('configuration', () => {
   });
 
   it('reads a .env file as the seed did: "#" starts a comment only after whitespace in an unquoted value', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'gw-env-'));
-    try {
-      writeFileSync(join(dir, '.env'), 'API_KEY=Str0ng#Pass-9d8f7e6a\nX_TITLE=My App # the title\nHTTP_REFERER="http://a/#b"\n'
+    withEnvFile('API_KEY=Str0ng#Pass-9d8f7e6a\nX_TITLE=My App # the title\nHTTP_REFERER="http://a/#b"\n'
         + 'LANGFUSE_RELEASE=#1\nOPENROUTER_API_KEY=\nPORT=9100\nLANGFUSE_PUBLIC_KEY=   # set me\nTRACE_TAGS=c#x\nTRACE_TAGS=c\n'
-        + 'NOTE="how to set it:\nAPI_KEY=xyz\n"\n');
+        + 'NOTE="how to set it:\nAPI_KEY=xyz\n"\n', (dir) => {
       const env = readEnvironment({ PORT: '', OPENROUTER_API_KEY: 'sk-env' }, dir);
       assert.equal(env.API_KEY, 'Str0ng#Pass-9d8f7e6a');
       assert.equal(env.X_TITLE, 'My App');
@@ -148,42 +157,32 @@ describe('configuration', () => {
       // An empty environment variable does not hide the file's value; a set one wins over the file's empty one.
       assert.equal(loadConfig(env).port, 9100);
       assert.equal(loadConfig(env).openrouter.apiKey, 'sk-env');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('expands ${NAME} and ${NAME:-default} in .env values as python-dotenv does', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'gw-env-'));
-    try {
-      // Expected values: python-dotenv 1.2.2's load_dotenv() on the same file, PORT=9 and HOME_X=hx in the environment.
-      writeFileSync(join(dir, '.env'), 'A=1\nB=x${A}y\nC=\'q${A}q\'\nD="d${A}d${NOPE:-def}"\nE=${HOME_X}\nF=$A\nG=${B}\nH=${LATER}\n'
+    // Expected values: python-dotenv 1.2.2's load_dotenv() on the same file, PORT=9 and HOME_X=hx in the environment.
+    withEnvFile('A=1\nB=x${A}y\nC=\'q${A}q\'\nD="d${A}d${NOPE:-def}"\nE=${HOME_X}\nF=$A\nG=${B}\nH=${LATER}\n'
         + 'LATER=late\nI=${PORT}\nJ=\\${A}\nK=${A:-zz}\nL=${ :-sp}\nM=${A}#c\nN=${A} #c\nO=${constructor}\n'
-        + 'HTTP_REFERER=http://localhost:${PORT}\n');
+        + 'HTTP_REFERER=http://localhost:${PORT}\n', (dir) => {
       const env = readEnvironment({ PORT: '9', HOME_X: 'hx' }, dir);
       assert.deepEqual(
         Object.fromEntries('A B C D E F G H LATER I J K L M N O'.split(' ').map((name) => [name, env[name]])),
         { A: '1', B: 'x1y', C: 'q1q', D: 'd1ddef', E: 'hx', F: '$A', G: 'x1y', H: '', LATER: 'late', I: '9', J: '\\1', K: '1', L: 'sp', M: '1#c', N: '1', O: '' },
       );
       assert.equal(loadConfig(env).openrouter.httpReferer, 'http://localhost:9');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('an alias set in the environment wins over both names in .env', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'gw-env-'));
-    try {
-      writeFileSync(join(dir, '.env'), 'LANGFUSE_HOST=https://cloud.langfuse.com\nLANGFUSE_ENVIRONMENT=from-file\n');
+    withEnvFile('LANGFUSE_HOST=https://cloud.langfuse.com\nLANGFUSE_ENVIRONMENT=from-file\n', (dir) => {
       const fromEnvironment = loadConfig(readEnvironment({ LANGFUSE_BASE_URL: 'http://127.0.0.1:3000', LANGFUSE_TRACING_ENVIRONMENT: 'from-env' }, dir));
       assert.equal(fromEnvironment.langfuseHost, 'http://127.0.0.1:3000');
       assert.equal(fromEnvironment.traces.environment, 'from-env');
       const fromFile = loadConfig(readEnvironment({ LANGFUSE_BASE_URL: ' ' }, dir));
       assert.equal(fromFile.langfuseHost, 'https://cloud.langfuse.com');
       assert.equal(fromFile.traces.environment, 'from-file');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('warns at start-up about an API_KEY too short to be safe or to be scrubbed from traces', () => {
@@ -195,17 +194,13 @@ describe('configuration', () => {
   });
 
   it('reads .env from the working directory, and the environment wins', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'gw-env-'));
-    try {
-      writeFileSync(join(dir, '.env'), 'PORT=9100\nX_TITLE="From file"\n# comment\nAPI_KEY=file-key\n');
+    withEnvFile('PORT=9100\nX_TITLE="From file"\n# comment\nAPI_KEY=file-key\n', (dir) => {
       const env = readEnvironment({ API_KEY: 'env-key' }, dir);
       const config = loadConfig(env);
       assert.equal(config.port, 9100);
       assert.equal(config.openrouter.title, 'From file');
       assert.deepEqual(config.apiKeys, ['env-key']);
       assert.deepEqual(readEnvironment({}, join(dir, 'missing')), {});
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
