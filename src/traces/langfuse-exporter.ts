@@ -113,8 +113,9 @@ export function createLangfuseExporter(options: LangfuseExporterOptions): Langfu
           headers: compress ? { ...baseHeaders, 'content-encoding': 'gzip' } : baseHeaders,
           body: payload,
           signal,
-          headersTimeout: timeoutMs,
-          bodyTimeout: timeoutMs,
+          // A second after ours: the exchange's own time-out is the one that fires (undici's would race it).
+          headersTimeout: timeoutMs + 1000,
+          bodyTimeout: timeoutMs + 1000,
         });
         // Read the whole (small) answer so the socket goes back to the pool.
         const text = await response.body.text();
@@ -130,7 +131,8 @@ export function createLangfuseExporter(options: LangfuseExporterOptions): Langfu
         const what = timeout.aborted ? `timed out after ${timeoutMs} ms` : err.message ?? String(error);
         // A DOMException (an abort, a time-out) has a numeric legacy code: its name says more.
         const kind = typeof err.code === 'string' ? err.code : err.name ?? 'Error';
-        return { kind: 'retry', reason: scrub(`${kind}: ${what}`), suspect: timeout.aborted };
+        const timedOut = timeout.aborted || kind === 'UND_ERR_HEADERS_TIMEOUT' || kind === 'UND_ERR_BODY_TIMEOUT';
+        return { kind: 'retry', reason: scrub(`${kind}: ${what}`), suspect: timedOut };
       }
     },
     // Destroy, not close: by now the shipper has stopped, and a stalled request must not hold shutdown.
