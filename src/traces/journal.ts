@@ -8,6 +8,7 @@ import { createJournalDelivery } from './journal-delivery.ts';
 import type { PendingRow } from './journal-delivery.ts';
 import { createJournalPruner } from './journal-pruner.ts';
 import type { PruneResult } from './journal-pruner.ts';
+import { createRewrites, isStorageError } from './journal-rewrites.ts';
 import { createJournalViews } from './journal-views.ts';
 import type { CallDetail, CallSummary, ListQuery } from './journal-views.ts';
 import type { Logger } from './logger.ts';
@@ -95,12 +96,6 @@ interface Waiting {
   resolve: (stored: boolean) => void;
 }
 
-/** SQLite's answer when the journal cannot write at all (busy, locked, read-only, I/O error, full, cannot open). */
-function isStorageError(error: unknown): boolean {
-  const code = Number((error as { errcode?: unknown } | undefined)?.errcode) & 0xff;
-  return [5, 6, 8, 10, 13, 14].includes(code);
-}
-
 export function createJournal(options: JournalOptions): Journal {
   const now = options.now ?? Date.now;
   const { logger } = options;
@@ -125,65 +120,24 @@ export function createJournal(options: JournalOptions): Journal {
     logger.error({ err: error, calls: count, id }, 'trace journal write failed: call record(s) not stored (a spool file that holds them is kept and read again at the next start)');
   }
 
-  // Records the journal cannot take for now (a full disk, a read-only or locked file: the spool, on the same disk,
-  // may not have them either) are kept in memory and written once it can, so space coming back is enough, no
-  // restart. Their appends resolve false at once, as before (the worker keeps the spool file, which the next start
-  // reads again; a record written meanwhile is not stored twice), so nothing waits on them, not even a shutdown.
-  // Bounded in records and bytes; past that, or at close, a record that still cannot be written is lost (counted
-  // in writeErrors). A record refused for a reason of its own (a constraint) is not stored and not tried again.
-  const firstRewriteDelayMs = options.rewriteDelayMs ?? 1000;
-  const maxRewrite = options.maxRewrite ?? 20_000;
-  const maxRewriteBytes = 64 * 1024 * 1024;
-  let rewriting: Waiting[] = [];
-  let rewritingBytes = 0;
-  let rewriteDelayMs = firstRewriteDelayMs;
-  let rewriteTimer: NodeJS.Timeout | undefined;
-
-  function scheduleRewrite(delayMs = rewriteDelayMs) {
-    if (rewriting.length === 0 || closed) return;
-    if (rewriteTimer !== undefined) {
-      if (delayMs >= rewriteDelayMs) return;
-      clearTimeout(rewriteTimer);
-    }
-    rewriteTimer = setTimeout(rewrite, delayMs);
-    rewriteTimer.unref();
-  }
-
-  function keepForRewrite(failed: Waiting[], error: unknown) {
-    let lost = 0;
-    const startedWaiting = rewriting.length === 0;
-    for (const waiting of failed) {
-      waiting.resolve(false);
-      const bytes = waiting.row.record.length + (waiting.span?.length ?? 0);
-      if (rewriting.length >= maxRewrite || rewritingBytes + bytes > maxRewriteBytes) {
-        lost += 1;
-        continue;
-      }
-      rewriting.push(waiting);
-      rewritingBytes += bytes;
-    }
-    if (lost > 0) writeFailed(lost, error, failed[0]?.row.columns[0] as string);
-    // Logged when records start waiting, not at every failed write while they do.
-    if (startedWaiting && rewriting.length > 0) {
-      logger.error({ err: error, calls: rewriting.length }, 'trace journal write failed: the records are kept in memory and written once the journal can take them (a full disk?)');
-    }
-    scheduleRewrite();
-  }
+  const rewrites = createRewrites<Waiting>({
+    commit: commitRows,
+    lost: writeFailed,
+    logger,
+    firstDelayMs: options.rewriteDelayMs ?? 1000,
+    maxRecords: options.maxRewrite ?? 20_000,
+  });
 
   /** Writes a batch in one transaction; if that fails for a reason of the journal's, all wait; else one by one. */
   function store(batch: Waiting[]) {
     const error = commitRows(batch);
     if (error === undefined) {
       for (const waiting of batch) waiting.resolve(true);
-      // The journal takes records again: the ones waiting go now, not at their next try.
-      if (rewriting.length > 0) {
-        rewriteDelayMs = firstRewriteDelayMs;
-        scheduleRewrite(0);
-      }
+      rewrites.soon();
       return;
     }
     if (isStorageError(error)) {
-      keepForRewrite(batch, error);
+      rewrites.keep(batch, error);
       return;
     }
     const waitAgain: Waiting[] = [];
@@ -197,72 +151,7 @@ export function createJournal(options: JournalOptions): Journal {
     // One line for the batch: a line per call could flood the log.
     if (refused.length > 0) writeFailed(refused.length, error, refused[0]?.row.columns[0] as string);
     for (const waiting of refused) waiting.resolve(false);
-    keepForRewrite(waitAgain, error);
-  }
-
-  /**
-   * Another try for the records kept in memory, oldest first, in transactions of at most 200 records and 4 MB (so
-   * a large one does not keep small ones out); after a transaction fails, record by record, until three in a row
-   * fail for lack of room: the rest wait for the next try.
-   */
-  function rewrite() {
-    rewriteTimer = undefined;
-    if (closed || rewriting.length === 0) return;
-    const waiting = rewriting;
-    rewriting = [];
-    rewritingBytes = 0;
-    const keep: Waiting[] = [];
-    let stored = 0;
-    let refused = 0;
-    let refusal: unknown;
-    let storageError: unknown;
-    let fullInARow = 0;
-    for (let start = 0; start < waiting.length;) {
-      if (fullInARow >= 3) {
-        keep.push(...waiting.slice(start));
-        break;
-      }
-      let end = start;
-      let bytes = 0;
-      while (end < waiting.length && end - start < 200 && (end === start || bytes + (waiting[end] as Waiting).row.record.length <= 4 * 1024 * 1024)) {
-        bytes += (waiting[end] as Waiting).row.record.length;
-        end += 1;
-      }
-      const chunk = waiting.slice(start, end);
-      start = end;
-      if (commitRows(chunk) === undefined) {
-        stored += chunk.length;
-        fullInARow = 0;
-        continue;
-      }
-      for (const row of chunk) {
-        if (fullInARow >= 3) {
-          keep.push(row);
-          continue;
-        }
-        const error = commitRows([row]);
-        if (error === undefined) {
-          stored += 1;
-          fullInARow = 0;
-        } else if (isStorageError(error)) {
-          storageError = error;
-          fullInARow += 1;
-          keep.push(row);
-        } else {
-          refusal ??= error;
-          refused += 1;
-        }
-      }
-    }
-    if (refused > 0) writeFailed(refused, refusal);
-    if (stored > 0) logger.info({ calls: stored, waiting: keep.length }, 'trace journal writable again: records kept in memory are stored');
-    rewriteDelayMs = stored > 0 ? firstRewriteDelayMs : Math.min(30_000, rewriteDelayMs * 2);
-    if (keep.length > 0) {
-      rewriting = keep.concat(rewriting);
-      for (const row of keep) rewritingBytes += row.row.record.length + (row.span?.length ?? 0);
-      if (storageError !== undefined && stored === 0) logger.debug({ err: storageError, calls: keep.length }, 'trace journal still cannot write');
-    }
-    scheduleRewrite();
+    rewrites.keep(waitAgain, error);
   }
 
   // Group commit: every append of one event-loop turn shares one transaction, so the cost of a
@@ -344,7 +233,7 @@ export function createJournal(options: JournalOptions): Journal {
     stats: () => {
       const counts = delivery.counts();
       // Records waiting in memory for the journal are undelivered too.
-      return { ...counts, backlog: counts.backlog + rewriting.length, total, writeErrors, commits };
+      return { ...counts, backlog: counts.backlog + rewrites.size, total, writeErrors, commits };
     },
     list: views.list,
     get: views.get,
@@ -353,17 +242,7 @@ export function createJournal(options: JournalOptions): Journal {
     close() {
       if (closed) return;
       if (queue.length > 0) commitQueue();
-      clearTimeout(rewriteTimer);
-      rewriteTimer = undefined;
-      if (rewriting.length > 0) {
-        // A last try; what still cannot be written is lost with the process, unless its spool file was written (kept,
-        // read again at the next start).
-        rewrite();
-        clearTimeout(rewriteTimer);
-        rewriteTimer = undefined;
-        if (rewriting.length > 0) writeFailed(rewriting.length, new Error('journal closed while it could not write'));
-        rewriting = [];
-      }
+      rewrites.close();
       closed = true;
       clearInterval(pruneTimer);
       db.close();
