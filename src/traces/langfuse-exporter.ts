@@ -43,7 +43,7 @@ function readAcceptance(status: number, text: string, reason: string): ExportRes
   try {
     answer = JSON.parse(text);
   } catch {
-    return { kind: 'retry', reason: `${reason} (not an answer from Langfuse's API: is LANGFUSE_HOST its base URL?)` };
+    answer = undefined;
   }
   if (typeof answer !== 'object' || answer === null || Array.isArray(answer)) {
     return { kind: 'retry', reason: `${reason} (not an answer from Langfuse's API: is LANGFUSE_HOST its base URL?)` };

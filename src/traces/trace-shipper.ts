@@ -93,14 +93,15 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
   let skipOnce: number | undefined;
 
   const nextBatch = (): PendingRow[] => {
-    const skip = new Set(parked.keys());
-    if (skipOnce !== undefined) skip.add(skipOnce);
-    const rows = journal.pending(limitRows, limitBytes, skip);
+    const setAside = new Set(parked.keys());
+    const rows = journal.pending(limitRows, limitBytes, skipOnce === undefined ? setAside : new Set([...setAside, skipOnce]));
     // Nothing else to send: the row left out goes again.
     if (rows.length > 0 || skipOnce === undefined) return rows;
     skipOnce = undefined;
-    return journal.pending(limitRows, limitBytes, new Set(parked.keys()));
+    return journal.pending(limitRows, limitBytes, setAside);
   };
+  /** How long until the next set-aside row is due, at most the idle poll. */
+  const nextProbeIn = () => Math.min(idleDelayMs, ...[...parked.values()].map((entry) => Math.max(0, entry.until - now())));
 
   function park(row: PendingRow, reason: string) {
     const wait = Math.min(maxParkMs, (parked.get(row.seq)?.wait ?? parkMs / 2) * 2);
@@ -204,7 +205,7 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
   async function step(): Promise<number> {
     for (const [seq, entry] of parked) if (entry.until <= now()) return probe(seq, entry.row);
     const rows = nextBatch();
-    if (rows.length === 0) return parked.size > 0 ? Math.min(idleDelayMs, Math.max(0, Math.min(...[...parked.values()].map((entry) => entry.until)) - now())) : idleDelayMs;
+    if (rows.length === 0) return nextProbeIn();
     return deliverNext(rows);
   }
 
