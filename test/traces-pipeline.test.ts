@@ -2,7 +2,8 @@
 // previous run could not (wrong keys, refused rows, a Langfuse that was down at shutdown).
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import fs, { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LlmCall } from '../src/calls/llm-call.ts';
@@ -137,6 +138,31 @@ describe('trace pipeline', () => {
     assert.deepEqual(seen, [true, true, true]);
     for (const c of calls) assert.ok(!before.includes(c.id));
     assert.equal(spooled().split('\n').filter((line) => line.includes(calls[0]!.id) || line.includes(calls[2]!.id)).length, 2, 'one line per call');
+  });
+
+  it('writes the records of the calls that end in one turn of the event loop with one write, a lone call with its own', async (t) => {
+    const traces = pipeline();
+    const spoolWrites: string[] = [];
+    const writeSync = fs.writeSync;
+    t.mock.method(fs, 'writeSync', (...args: Parameters<typeof fs.writeSync>) => {
+      if (typeof args[1] === 'string' && args[1].includes('"chat.completions"')) spoolWrites.push(args[1]);
+      return (writeSync as (...rest: unknown[]) => number)(...args);
+    });
+    syncBuiltinESMExports(); // the spool's `import { writeSync }` now sees the spy
+    try {
+      const together = Array.from({ length: 20 }, () => call());
+      await Promise.all(together.map((c) => traces.record(c)));
+      const alone = call();
+      await traces.record(alone);
+      assert.equal(spoolWrites.length, 2, 'one write per turn');
+      assert.deepEqual(spoolWrites[0]!.split('\n').slice(0, -1).map((line) => (JSON.parse(line) as LlmCall).id), together.map((c) => c.id));
+      assert.deepEqual(spoolWrites[1]!.split('\n').slice(0, -1).map((line) => (JSON.parse(line) as LlmCall).id), [alone.id]);
+    } finally {
+      t.mock.restoreAll();
+      syncBuiltinESMExports();
+    }
+    await traces.settled();
+    assert.equal(traces.journal.list({ limit: 50 }).items.length, 21, 'every record reaches the journal once');
   });
 
   it('keeps memory bounded when the worker lags: records wait in the spool file, none lost or doubled', async () => {

@@ -14,7 +14,7 @@ describe('trace spool', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'spool-'));
     try {
       const spool = createSpool(dataDir);
-      spool.write('{"a":1}');
+      spool.write(['{"a":1}']);
       const first = spool.file;
       // The directory goes away: the rotation closes the file, then cannot open the next one.
       rmSync(spoolDirectory(dataDir), { recursive: true, force: true });
@@ -23,11 +23,11 @@ describe('trace spool', () => {
       const otherPath = join(dataDir, 'other');
       const other = openSync(otherPath, 'w');
       try {
-        assert.throws(() => spool.write('{"b":2}'));
+        assert.throws(() => spool.write(['{"b":2}']));
         assert.equal(readFileSync(otherPath, 'utf8'), '', 'nothing written to the reused descriptor');
         // Once the directory is back, writing goes on in a new file.
         mkdirSync(spoolDirectory(dataDir));
-        assert.equal(spool.write('{"c":3}'), undefined);
+        assert.equal(spool.write(['{"c":3}']), undefined);
         assert.deepEqual(readSpoolLines(spool.file), ['{"c":3}']);
         assert.deepEqual(readSpool(dataDir).flatMap((file) => file.lines), ['{"c":3}']);
         assert.equal(readFileSync(otherPath, 'utf8'), '');

@@ -1,6 +1,7 @@
-// The trace pipeline as the gateway sees it: `record(call)` appends the record to the spool (one
-// synchronous write, so it survives a crash) and hands it to the trace worker, which owns the journal
-// and the shipper on another thread. The request thread keeps only a read connection for the viewer.
+// The trace pipeline as the gateway sees it: `record(call)` appends the record to the spool (a
+// synchronous write, so it survives a crash; one for all the calls that end in the same turn of the
+// event loop) and hands it to the trace worker, which owns the journal and the shipper on another
+// thread. The request thread keeps only a read connection for the viewer.
 import { Worker } from 'node:worker_threads';
 import type { LlmCall } from '../calls/llm-call.ts';
 import type { Config } from '../config.ts';
@@ -31,7 +32,10 @@ export type TracePipelineSettings = Omit<TraceBackendSettings, 'now'> & {
 export interface TracePipeline {
   /** Read access to the journal (the viewer). */
   journal: JournalReader;
-  /** Makes the call durable (spool) before it resolves, and queues it for the journal and Langfuse. */
+  /**
+   * Makes the call durable (spool) before it resolves, and queues it for the journal and Langfuse. The records
+   * of one turn of the event loop are written together, right after it (`setImmediate`).
+   */
   record(call: LlmCall): Promise<void>;
   /** Resolves once every call recorded so far is committed to the journal. */
   settled(): Promise<void>;
@@ -61,6 +65,11 @@ export function createTracePipeline(settings: TracePipelineSettings): TracePipel
   const spool = createSpool(settings.dataDir);
   let outbox: string[] = [];
   let posted = 0;
+  /** Records not yet in the spool: the calls that ended in this turn of the event loop. */
+  let unwritten: string[] = [];
+  /** Resolves once `unwritten` is in the spool (set while there are any). */
+  let written: Promise<void> | undefined;
+  let resolveWritten: (() => void) | undefined;
   /** Set while the worker lags: the first line of the current spool file that was not posted. */
   let overflowFrom: number | undefined;
   let overflowTimer: NodeJS.Timeout | undefined;
@@ -157,36 +166,58 @@ export function createTracePipeline(settings: TracePipelineSettings): TracePipel
     }, 250).unref();
   }
 
-  return {
-    journal,
-    async record(call) {
-      const json = redactJson(JSON.stringify(call), secretsInJson);
-      let written = false;
-      try {
-        const rotated = spool.write(json);
-        written = true;
-        if (rotated) sealed(rotated);
-      } catch (error) {
-        logger.error({ err: error }, 'trace spool write failed: the record goes to the journal without a crash copy');
-        sealedDespite(error);
-      }
+  /**
+   * Writes the records of this turn to the spool with one write (under load, many calls end in one turn: one
+   * system call instead of one each), posts them, then lets their calls answer.
+   */
+  function writeUnwritten() {
+    const jsons = unwritten;
+    const resolve = resolveWritten;
+    unwritten = [];
+    written = undefined;
+    resolveWritten = undefined;
+    if (jsons.length === 0) return;
+    let stored = false;
+    try {
+      const rotated = spool.write(jsons);
+      stored = true;
+      if (rotated) sealed(rotated);
+    } catch (error) {
+      logger.error({ err: error, records: jsons.length }, 'trace spool write failed: the records go to the journal without a crash copy');
+      sealedDespite(error);
+    }
+    const firstLine = spool.lines - jsons.length;
+    for (const [index, json] of jsons.entries()) {
       posted += 1;
-      if (written && overflowFrom === undefined && inFlight() > maxInFlight) {
-        overflowFrom = spool.lines - 1;
+      if (stored && overflowFrom === undefined && inFlight() > maxInFlight) {
+        overflowFrom = firstLine + index;
         logger.warn({ inFlight: maxInFlight }, 'trace worker is behind: records wait in the spool file until it catches up');
         watchOverflow();
       }
-      if (written && overflowFrom !== undefined) return;
+      if (stored && overflowFrom !== undefined) continue;
       if (outbox.length === 0) setTimeout(flushOutbox, postDelayMs).unref();
       outbox.push(json);
+    }
+    resolve?.();
+  }
+
+  return {
+    journal,
+    record(call) {
+      unwritten.push(redactJson(JSON.stringify(call), secretsInJson));
+      written ??= new Promise((resolve) => {
+        resolveWritten = resolve;
+        setImmediate(writeUnwritten);
+      });
+      return written;
     },
     settled() {
-      const until = posted;
+      const until = posted + unwritten.length;
       if ((latest?.committed ?? 0) >= until) return Promise.resolve();
       return new Promise((resolve) => settledWaiters.push({ until, resolve }));
     },
     state() {
-      const backlogInFlight = inFlight();
+      const backlogInFlight = inFlight() + unwritten.length;
       const state = latest?.state ?? (settings.langfuse
         ? { mode: 'langfuse', backlog: 0, oldestUndeliveredAgeSeconds: 0, delivered: 0, retries: 0, rejected: 0, dropped: 0, writeErrors: 0, status: 'idle' }
         : { mode: 'local', stored: 0, dropped: 0, writeErrors: 0 });
@@ -199,6 +230,7 @@ export function createTracePipeline(settings: TracePipelineSettings): TracePipel
         // The worker is unref'd so that it never holds the process open; while it flushes, it must, or a
         // shutdown whose server is already closed would exit before the worker's answer (and its delivery).
         worker.ref();
+        writeUnwritten();
         flushOutbox();
         if (overflowTimer) clearInterval(overflowTimer);
         clearInterval(loadTimer);

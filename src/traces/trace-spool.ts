@@ -1,7 +1,8 @@
-// The spool: on the request thread, each call record is appended to a plain file with one write
-// before the client gets its last bytes. That write is what makes a completed call survive a
-// SIGKILL (it is in the OS page cache when writeSync returns); the trace worker then moves records
-// into the SQLite journal and deletes each spool file once all its records are committed.
+// The spool: on the request thread, each call record is appended to a plain file before the client
+// gets its last bytes (the records of the calls that end in one turn of the event loop go in one
+// write). That write is what makes a completed call survive a SIGKILL (it is in the OS page cache
+// when writeSync returns); the trace worker then moves records into the SQLite journal and deletes
+// each spool file once all its records are committed.
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -13,8 +14,11 @@ export interface Spool {
   readonly file: string;
   /** Lines written to the current file so far. */
   readonly lines: number;
-  /** Appends one record (one JSON line). Returns the file it sealed, if this write started a new one. */
-  write(json: string): string | undefined;
+  /**
+   * Appends records (one JSON line each) with one write, all to the same file. Returns the file it sealed, if
+   * this write started a new one.
+   */
+  write(jsons: readonly string[]): string | undefined;
   /** Seals the current file and starts a new one; returns the sealed file. */
   rotate(): string;
   /** Closes the current file; returns it (sealed). */
@@ -55,20 +59,20 @@ export function createSpool(dataDir: string): Spool {
   return {
     get file() { return file; },
     get lines() { return lines; },
-    write(json) {
+    write(jsons) {
       let sealed: string | undefined;
       try {
         if (fd === -1) open(); // the last open failed (a full disk, too many files): try again
         else if (torn || bytes > maxFileBytes || (bytes > 0 && Date.now() - openedAt > maxFileAgeMs)) sealed = this.rotate();
-        const line = `${json}\n`;
-        const written = writeSync(fd, line);
+        const text = jsons.length === 1 ? `${jsons[0]}\n` : `${jsons.join('\n')}\n`;
+        const written = writeSync(fd, text);
         bytes += written;
-        lines += 1;
+        lines += jsons.length;
         // A short write (a full disk) leaves a torn last line, which readers skip; the next record goes to a new file
         // rather than after it, where it would be read as part of the torn one.
-        if (written !== Buffer.byteLength(line)) {
+        if (written !== Buffer.byteLength(text)) {
           torn = true;
-          throw new Error(`spool write cut short: ${written} of ${Buffer.byteLength(line)} bytes written`);
+          throw new Error(`spool write cut short: ${written} of ${Buffer.byteLength(text)} bytes written`);
         }
         return sealed;
       } catch (error) {
