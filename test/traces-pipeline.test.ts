@@ -165,6 +165,58 @@ describe('trace pipeline', () => {
     assert.equal(traces.journal.list({ limit: 50 }).items.length, 21, 'every record reaches the journal once');
   });
 
+  it('a batch cut short by a full disk while records overflow: its whole lines are not counted twice', async (t) => {
+    const traces = pipeline({ maxInFlight: 2 });
+    const writeSync = fs.writeSync;
+    let cutNext = false;
+    t.mock.method(fs, 'writeSync', (...args: Parameters<typeof fs.writeSync>) => {
+      const text = args[1];
+      if (cutNext && typeof text === 'string' && text.includes('"chat.completions"')) {
+        cutNext = false;
+        // A full disk: the first line and half the second reach the file.
+        const firstEnd = text.indexOf('\n') + 1;
+        return (writeSync as (...rest: unknown[]) => number)(args[0], text.slice(0, firstEnd + (text.indexOf('\n', firstEnd) - firstEnd) / 2));
+      }
+      return (writeSync as (...rest: unknown[]) => number)(...args);
+    });
+    syncBuiltinESMExports();
+    const calls: LlmCall[] = [];
+    try {
+      const first = Array.from({ length: 5 }, () => call());
+      await Promise.all(first.map((c) => traces.record(c))); // 3 of 5 overflow: they stay in the spool file
+      assert.ok(messages.some((message) => /trace worker is behind/.test(message)));
+      cutNext = true;
+      const cut = Array.from({ length: 3 }, () => call());
+      await Promise.all(cut.map((c) => traces.record(c))); // cut short: all three are posted
+      assert.ok(messages.some((message) => /trace spool write failed/.test(message)));
+      const next = call();
+      await traces.record(next); // a new file: the torn one is sealed and its overflowed lines read back
+      calls.push(...first, ...cut, next);
+    } finally {
+      t.mock.restoreAll();
+      syncBuiltinESMExports();
+    }
+    await traces.settled();
+    await until(() => calls.every((c) => traces.journal.get(c.id)), 5000, 'every record journaled');
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the worker's state catches up
+    assert.deepEqual(traces.state(), { mode: 'local', stored: calls.length, dropped: 0, writeErrors: 0 });
+  });
+
+  it('record() in the turn of close(), and after it, resolves, and the record is journaled at the next start', async () => {
+    const first = pipeline();
+    const before = call();
+    const during = first.record(before);
+    const closing = first.close(100);
+    const after = call();
+    const late = first.record(after);
+    await Promise.race([Promise.all([during, late]), new Promise((_, reject) => setTimeout(() => reject(new Error('hang')), 2000))]);
+    await closing;
+    await first.record(call()); // long after close
+    open.splice(open.indexOf(first), 1);
+    const second = pipeline();
+    await until(() => Boolean(second.journal.get(before.id) && second.journal.get(after.id)), 5000, 'both journaled at the next start');
+  });
+
   it('keeps memory bounded when the worker lags: records wait in the spool file, none lost or doubled', async () => {
     const traces = pipeline({ langfuse: keys(), maxInFlight: 5 });
     // One synchronous burst: the worker cannot commit anything meanwhile, so all but the first few overflow.

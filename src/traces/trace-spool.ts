@@ -3,7 +3,7 @@
 // write). That write is what makes a completed call survive a SIGKILL (it is in the OS page cache
 // when writeSync returns); the trace worker then moves records into the SQLite journal and deletes
 // each spool file once all its records are committed.
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** A failed write or rotation; `sealed`: the file it sealed first, which must still be handed over. */
@@ -66,14 +66,20 @@ export function createSpool(dataDir: string): Spool {
         else if (torn || bytes > maxFileBytes || (bytes > 0 && Date.now() - openedAt > maxFileAgeMs)) sealed = this.rotate();
         const text = jsons.length === 1 ? `${jsons[0]}\n` : `${jsons.join('\n')}\n`;
         const written = writeSync(fd, text);
-        bytes += written;
-        lines += jsons.length;
-        // A short write (a full disk) leaves a torn last line, which readers skip; the next record goes to a new file
-        // rather than after it, where it would be read as part of the torn one.
+        // A short write (a full disk) is cut back off the file: the batch's records go to the worker as messages, and
+        // whole lines of it left in the file would be read back a second time. Should that fail, the torn last line
+        // is skipped by readers; either way the next record goes to a new file rather than after it.
         if (written !== Buffer.byteLength(text)) {
           torn = true;
+          try {
+            ftruncateSync(fd, bytes);
+          } catch {
+            // left torn: the rotation still keeps later records away from it
+          }
           throw new Error(`spool write cut short: ${written} of ${Buffer.byteLength(text)} bytes written`);
         }
+        bytes += written;
+        lines += jsons.length;
         return sealed;
       } catch (error) {
         // The file sealed before the failure still has to be handed over: it travels with the error.
