@@ -268,6 +268,28 @@ describe('trace shipper', () => {
     assert.equal(fake.maxDeliveries(), 1);
   });
 
+  it('a set-aside record gets its next try as soon as Langfuse recovers from an outage, not at the end of its wait', async () => {
+    fake.setMode('poison500');
+    startShipper({ batchSize: 8, parkMs: 60_000 });
+    const poisoned = call({ input: [{ role: 'user', content: 'poison-record' }] });
+    await record(poisoned);
+    const others = Array.from({ length: 4 }, () => call());
+    await Promise.all(others.map(record));
+    await until(() => entries.some((entry) => /set aside/.test(entry.message)), 8000, 'set aside for a minute');
+    await until(() => fake.traces().length === others.length, 8000, 'the others delivered');
+    // An outage: a batch fails, then Langfuse is back and takes everything, the set-aside record too.
+    fake.setMode('503');
+    const during = call();
+    await record(during);
+    await until(() => (fake.statusCounts[503] ?? 0) >= 1, 5000, 'a failed batch');
+    fake.setMode('ok');
+    const back = performance.now();
+    await until(() => journal.get(poisoned.id)?.delivery === 'delivered', 8000, 'the set-aside record delivered after the recovery');
+    assert.ok(performance.now() - back < 8000);
+    assert.equal(fake.trace(during.id) !== undefined, true);
+    assert.equal(fake.maxDeliveries(), 1);
+  });
+
   it('does not split batches over a 429 (Langfuse limits the rate, no record is at fault)', async () => {
     fake.setMode('429');
     startShipper({ batchSize: 8 });

@@ -186,6 +186,9 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
     if (runtime.failures > 0) logger.info({ failures: runtime.failures }, 'Langfuse delivery recovered');
     // A pause for every row refused sends nothing more, so a delivery while paused is a refused-keys probe getting through.
     if (runtime.paused) logger.info({ delivered: outcome.delivered }, 'Langfuse accepted the keys again: shipping resumed');
+    // Langfuse is back: a set-aside row may have failed because of the outage rather than itself, so each gets its
+    // next try now instead of at the end of its wait (if it fails alone again, its wait doubles as before).
+    if (runtime.failures > 0 || runtime.paused) for (const entry of parked.values()) entry.until = Math.min(entry.until, now());
     runtime.failures = 0;
     runtime.paused = false;
     return 0;
