@@ -177,28 +177,32 @@ export function createTracePipeline(settings: TracePipelineSettings): TracePipel
     written = undefined;
     resolveWritten = undefined;
     if (jsons.length === 0) return;
-    let stored = false;
     try {
-      const rotated = spool.write(jsons);
-      stored = true;
-      if (rotated) sealed(rotated);
-    } catch (error) {
-      logger.error({ err: error, records: jsons.length }, 'trace spool write failed: the records go to the journal without a crash copy');
-      sealedDespite(error);
-    }
-    const firstLine = spool.lines - jsons.length;
-    for (const [index, json] of jsons.entries()) {
-      posted += 1;
-      if (stored && overflowFrom === undefined && inFlight() > maxInFlight) {
-        overflowFrom = firstLine + index;
-        logger.warn({ inFlight: maxInFlight }, 'trace worker is behind: records wait in the spool file until it catches up');
-        watchOverflow();
+      let stored = false;
+      try {
+        const rotated = spool.write(jsons);
+        stored = true;
+        if (rotated) sealed(rotated);
+      } catch (error) {
+        logger.error({ err: error, records: jsons.length }, 'trace spool write failed: the records go to the journal without a crash copy');
+        sealedDespite(error);
       }
-      if (stored && overflowFrom !== undefined) continue;
-      if (outbox.length === 0) setTimeout(flushOutbox, postDelayMs).unref();
-      outbox.push(json);
+      const firstLine = spool.lines - jsons.length;
+      for (const [index, json] of jsons.entries()) {
+        posted += 1;
+        if (stored && overflowFrom === undefined && inFlight() > maxInFlight) {
+          overflowFrom = firstLine + index;
+          logger.warn({ inFlight: maxInFlight }, 'trace worker is behind: records wait in the spool file until it catches up');
+          watchOverflow();
+        }
+        if (stored && overflowFrom !== undefined) continue;
+        if (outbox.length === 0) setTimeout(flushOutbox, postDelayMs).unref();
+        outbox.push(json);
+      }
+    } finally {
+      // Whatever happened, the calls answer: a trace problem never holds a client.
+      resolve?.();
     }
-    resolve?.();
   }
 
   return {
