@@ -290,6 +290,24 @@ describe('trace shipper', () => {
     assert.equal(fake.maxDeliveries(), 1);
   });
 
+  it('a set-aside record waits out its time while others are delivered: the failure it caused is no outage', async () => {
+    fake.setMode('poison500');
+    startShipper({ batchSize: 8, parkMs: 60_000 });
+    const poisoned = call({ input: [{ role: 'user', content: 'poison-record' }] });
+    await record(poisoned);
+    await record(call());
+    await until(() => entries.some((entry) => /set aside/.test(entry.message)), 8000, 'set aside for a minute');
+    const failedRequests = fake.statusCounts[500] ?? 0;
+    for (let i = 0; i < 5; i += 1) {
+      const next = call();
+      await record(next);
+      await until(() => fake.trace(next.id) !== undefined, 5000, 'a later record delivered');
+    }
+    assert.equal((fake.statusCounts[500] ?? 0) - failedRequests, 0, 'not tried again after each delivery');
+    assert.equal(entries.filter((entry) => /set aside/.test(entry.message)).length, 1);
+    assert.equal(journal.get(poisoned.id)?.delivery, 'pending');
+  });
+
   it('does not split batches over a 429 (Langfuse limits the rate, no record is at fault)', async () => {
     fake.setMode('429');
     startShipper({ batchSize: 8 });

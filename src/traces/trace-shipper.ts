@@ -91,6 +91,11 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
   const parked = new Map<number, { row: PendingRow; until: number; wait: number }>();
   /** The row that just failed alone: the next batch leaves it out. */
   let skipOnce: number | undefined;
+  /**
+   * Langfuse failed in a way no record causes (a 503, a 429, no connection) since the last delivery: the next
+   * delivery is its recovery. Not set by a time-out or a 500, which a single troublesome record also gives.
+   */
+  let outage = false;
 
   const nextBatch = (): PendingRow[] => {
     const setAside = new Set(parked.keys());
@@ -163,7 +168,10 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
   function settle(outcome: BatchOutcome): number {
     runtime.delivered += outcome.delivered;
     if (outcome.delivered > 0) runtime.lastDeliveredAt = now();
-    if (outcome.kind === 'retry') return failed(outcome.reason, outcome.retryAfterMs);
+    if (outcome.kind === 'retry') {
+      if (!outcome.suspect) outage = true;
+      return failed(outcome.reason, outcome.retryAfterMs);
+    }
     if (outcome.kind === 'unauthorized') {
       // Paused, not stopped: one batch every few minutes finds out when the keys work again (a key re-enabled
       // or a project restored on Langfuse's side); a restart with fixed keys sends the backlog at once.
@@ -188,7 +196,8 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
     if (runtime.paused) logger.info({ delivered: outcome.delivered }, 'Langfuse accepted the keys again: shipping resumed');
     // Langfuse is back: a set-aside row may have failed because of the outage rather than itself, so each gets its
     // next try now instead of at the end of its wait (if it fails alone again, its wait doubles as before).
-    if (runtime.failures > 0 || runtime.paused) for (const entry of parked.values()) entry.until = Math.min(entry.until, now());
+    if (outage || runtime.paused) for (const entry of parked.values()) entry.until = Math.min(entry.until, now());
+    outage = false;
     runtime.failures = 0;
     runtime.paused = false;
     return 0;
