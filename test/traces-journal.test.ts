@@ -1,12 +1,14 @@
 // The durable journal: group commit, durability across reopen, delivery bookkeeping, pruning, viewer queries.
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import type { LlmCall } from '../src/calls/llm-call.ts';
 import { createJournal } from '../src/traces/journal.ts';
+import { createKeptSpoolFiles } from '../src/traces/kept-spool-files.ts';
+import { readSpoolLines } from '../src/traces/trace-spool.ts';
 import { openJournalDatabase } from '../src/traces/journal-database.ts';
 import type { Journal, JournalOptions } from '../src/traces/journal.ts';
 import type { Logger } from '../src/traces/logger.ts';
@@ -165,6 +167,32 @@ describe('journal', () => {
     await until(() => calls.every((c) => j.get(c.id)?.delivery === 'pending'), 3000, 'the kept records to be stored');
     assert.equal(j.stats().backlog, 6);
     assert.equal(j.stats().writeErrors, 0);
+  });
+
+  it('a spool file kept because the journal was full is read again once it can write: its records need no restart', async () => {
+    let db: DatabaseSync | undefined;
+    // One record fits in memory while the journal is full; the other two are only in their spool file.
+    const j = open({ rewriteDelayMs: 20, maxRewrite: 1, openDatabase: (dir) => (db = openForTest(dir)) });
+    await j.append(call());
+    fill(db as DatabaseSync);
+    const calls = [call({ input: [big] }), call({ input: [big] }), call({ input: [big] })];
+    const file = join(dataDir, 'kept.jsonl');
+    writeFileSync(file, `${calls.map((c) => JSON.stringify(c)).join('\n')}\n`);
+    // The worker's way: each line appended if absent; true when all are in the journal.
+    const append = async (lines: string[]) => (await Promise.all(lines.map((line) => j.append(JSON.parse(line) as LlmCall, { json: line, ifAbsent: true })))).every(Boolean);
+    assert.equal(await append(readSpoolLines(file)), false);
+    assert.equal(j.writable(), false);
+    const kept = createKeptSpoolFiles({ append, writable: () => j.writable(), logger, everyMs: 20 });
+    kept.keep(file);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    assert.ok(existsSync(file), 'kept while the journal is full');
+    // Space comes back: the record held in memory goes in, then the file is read again and goes.
+    makeRoom(db as DatabaseSync);
+    await until(() => !existsSync(file), 3000, 'the kept file read again and removed');
+    for (const c of calls) assert.equal(j.get(c.id)?.delivery, 'pending', `${c.id} journaled, to be delivered`);
+    assert.equal(kept.size, 0);
+    assert.equal(j.writable(), true);
+    kept.stop();
   });
 
   it('keeps at most maxRewrite records in memory: past that, a record that cannot be written is lost, and counted', async () => {

@@ -68,6 +68,8 @@ export interface Journal {
   append(call: LlmCall, options?: AppendOptions): Promise<boolean>;
   /** The oldest undelivered rows: at most `limit`, and about `maxBytes` of records (at least one), none of `skip`. */
   pending(limit: number, maxBytes?: number, skip?: ReadonlySet<number>): PendingRow[];
+  /** The last write went through and no record waits in memory for room: the journal takes records now. */
+  writable(): boolean;
   markDelivered(seqs: number[]): void;
   markFailed(seqs: number[], error: string): void;
   markRejected(seqs: number[], error: string): void;
@@ -112,6 +114,7 @@ export function createJournal(options: JournalOptions): Journal {
   let closed = false;
   let writeErrors = 0;
   let commits = 0;
+  let lastCommitFailed = false;
   // Counted once here, then kept up to date: a COUNT(*) over a large journal costs milliseconds.
   let total = Number((db.prepare('SELECT COUNT(*) AS n FROM calls').get() as { n: number }).n);
 
@@ -183,6 +186,7 @@ export function createJournal(options: JournalOptions): Journal {
         }
         db.exec('COMMIT');
         commits += 1;
+        lastCommitFailed = false;
         delivery.remember(committed);
         total += committed.length;
         return undefined;
@@ -191,6 +195,7 @@ export function createJournal(options: JournalOptions): Journal {
         throw error;
       }
     } catch (error) {
+      lastCommitFailed = true;
       return error ?? new Error('journal commit failed');
     }
   }
@@ -212,6 +217,7 @@ export function createJournal(options: JournalOptions): Journal {
   pruneTimer.unref();
 
   return {
+    writable: () => !closed && !lastCommitFailed && rewrites.size === 0,
     append(call, appendOptions) {
       let row: ReturnType<typeof callRow>;
       try {

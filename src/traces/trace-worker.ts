@@ -8,6 +8,7 @@ import type { LlmCall } from '../calls/llm-call.ts';
 import { createTraceBackend } from './trace-backend.ts';
 import type { Logger } from './logger.ts';
 import { readSpool, readSpoolLines, removeSpoolFile } from './trace-spool.ts';
+import { createKeptSpoolFiles } from './kept-spool-files.ts';
 import type { ToWorker, WorkerSettings } from './trace-messages.ts';
 import { postToMain } from './trace-messages.ts';
 
@@ -94,9 +95,16 @@ function append(lines: string[], counted: boolean, of?: number): Promise<boolean
   return done;
 }
 
+/** Sealed files whose records the journal could not all store: read again once it can (and at the next start). */
+const keptFiles = createKeptSpoolFiles({ append: (lines) => append(lines, false), writable: () => backend.journal.writable(), logger });
+
 function keepOrRemove(file: string, journaled: boolean): void {
-  if (journaled) removeSpoolFile(file);
-  else logger.warn({ file }, 'spool file kept: some trace records could not be written to the journal; they are read again at the next start');
+  if (journaled) {
+    removeSpoolFile(file);
+    return;
+  }
+  logger.warn({ file }, 'spool file kept: some trace records could not be written to the journal; they are read again once it can write (or at the next start)');
+  keptFiles.keep(file);
 }
 
 /**
@@ -190,6 +198,7 @@ port.on('message', (message: ToWorker) => {
     void replaySealed(message.file, message.replayFrom);
   } else if (message.type === 'close') {
     clearInterval(poll);
+    keptFiles.stop();
     releaseHeld();
     void (async () => {
       if (message.sealed) await replaySealed(message.sealed, message.replayFrom);
