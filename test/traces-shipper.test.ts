@@ -308,6 +308,27 @@ describe('trace shipper', () => {
     assert.equal(journal.get(poisoned.id)?.delivery, 'pending');
   });
 
+  it('a batch Langfuse took that the journal cannot mark delivered (a full disk) is not sent again, and is marked later', async () => {
+    let full = true;
+    const markDelivered = journal.markDelivered.bind(journal);
+    journal = { ...journal, markDelivered: (seqs) => { if (full) throw new Error('database or disk is full'); markDelivered(seqs); } };
+    startShipper({ batchSize: 8 });
+    const calls = Array.from({ length: 3 }, () => call());
+    await Promise.all(calls.map(record));
+    await until(() => fake.traces().length === calls.length, 5000, 'delivered');
+    // Steps go on (the idle poll, new records): none sends those rows again, and Langfuse is not taken for down.
+    const later = call();
+    await record(later);
+    await until(() => fake.trace(later.id) !== undefined, 5000, 'a later record delivered');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(fake.maxDeliveries(), 1, 'each trace sent once');
+    assert.equal(shipper.state().status === 'retrying', false);
+    assert.ok(entries.some((entry) => /not marked so in the journal/.test(entry.message)));
+    full = false;
+    await until(() => [...calls, later].every((c) => journal.get(c.id)?.delivery === 'delivered'), 5000, 'marked delivered once the journal can write');
+    assert.equal(fake.maxDeliveries(), 1);
+  });
+
   it('does not split batches over a 429 (Langfuse limits the rate, no record is at fault)', async () => {
     fake.setMode('429');
     startShipper({ batchSize: 8 });

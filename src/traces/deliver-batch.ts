@@ -17,6 +17,11 @@ export interface DeliverBatchDeps {
   spanOptions: SpanOptions;
   /** Told about each refused row (with the answer), so the caller can log once per kind. */
   onRejected: (result: { status: number; reason: string }, rows: number) => void;
+  /**
+   * Rows Langfuse took that the journal could not mark delivered (a full disk): they count as delivered, and the
+   * caller must neither send them again nor forget to mark them.
+   */
+  onUnmarked: (seqs: number[], error: unknown) => void;
 }
 
 interface Item {
@@ -50,7 +55,11 @@ export function createBatchDelivery(deps: DeliverBatchDeps) {
       const seqs = part.map((item) => item.seq);
       const result = await exporter.send(otlpEnvelopeBytes(part.map((item) => item.span), spanOptions), { signal });
       if (result.kind === 'ok') {
-        journal.markDelivered(seqs);
+        try {
+          journal.markDelivered(seqs);
+        } catch (error) {
+          deps.onUnmarked(seqs, error);
+        }
         delivered += part.length;
         return result;
       }

@@ -64,9 +64,15 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
   let timerAt = Infinity;
   let abort = new AbortController();
   const loggedKinds = new Set<string>();
+  /** Rows Langfuse took that the journal could not mark delivered yet (a full disk): marked later, never resent. */
+  const unmarked = new Set<number>();
 
   const deliverBatch = createBatchDelivery({
     ...options,
+    onUnmarked(seqs, error) {
+      if (unmarked.size === 0) logger.error({ err: error, rows: seqs.length }, 'trace records delivered to Langfuse but not marked so in the journal (a full disk?): marked once it can write, not sent again');
+      for (const seq of seqs) unmarked.add(seq);
+    },
     onRejected(result, rows) {
       runtime.lastError = { message: result.reason, at: now() };
       const kind = `${result.status} ${result.reason.slice(0, 60).replace(/\d+/g, '#')}`;
@@ -98,7 +104,7 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
   let outage = false;
 
   const nextBatch = (): PendingRow[] => {
-    const setAside = new Set(parked.keys());
+    const setAside = new Set([...parked.keys(), ...unmarked]);
     const rows = journal.pending(limitRows, limitBytes, skipOnce === undefined ? setAside : new Set([...setAside, skipOnce]));
     // Nothing else to send: the row left out goes again.
     if (rows.length > 0 || skipOnce === undefined) return rows;
@@ -213,8 +219,22 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
     }
   }
 
+  /** Marks the rows delivered that the journal could not mark before; false while it still cannot. */
+  function markUnmarked(): boolean {
+    if (unmarked.size === 0) return true;
+    try {
+      journal.markDelivered([...unmarked]);
+      unmarked.clear();
+      logger.info({}, 'trace records delivered earlier are now marked so in the journal');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** One step: send the oldest batch; returns how long to wait before the next step. */
   async function step(): Promise<number> {
+    markUnmarked();
     for (const [seq, entry] of parked) if (entry.until <= now()) return probe(seq, entry.row);
     const rows = nextBatch();
     if (rows.length === 0) return nextProbeIn();
