@@ -9,6 +9,7 @@ import type { LlmCall } from '../src/calls/llm-call.ts';
 import { createJournal } from '../src/traces/journal.ts';
 import { createKeptSpoolFiles } from '../src/traces/kept-spool-files.ts';
 import { readSpoolLines } from '../src/traces/trace-spool.ts';
+import { shipperState } from '../src/traces/shipper-state.ts';
 import { openJournalDatabase } from '../src/traces/journal-database.ts';
 import type { Journal, JournalOptions } from '../src/traces/journal.ts';
 import type { Logger } from '../src/traces/logger.ts';
@@ -162,6 +163,9 @@ describe('journal', () => {
     assert.equal(j.stats().backlog, 6, 'counted as undelivered meanwhile');
     assert.equal(j.stats().writeErrors, 0, 'nothing lost (yet)');
     assert.ok(logger.entries.some((entry) => /kept in memory/.test(entry.message)));
+    // /health says why nothing ships, though Langfuse itself is fine.
+    const health = shipperState(j.stats(), { paused: false, failures: 0, delivered: 0, retries: 0, lastError: { message: 'older', at: 0 } }, Date.now());
+    assert.match(health.lastError ?? '', /^journal write failed: .*full/);
     // Space comes back: a later try writes them all.
     makeRoom(db as DatabaseSync);
     await until(() => calls.every((c) => j.get(c.id)?.delivery === 'pending'), 3000, 'the kept records to be stored');

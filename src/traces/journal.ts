@@ -52,6 +52,8 @@ export interface JournalStats {
   writeErrors: number;
   /** Group-commit transactions (this process). */
   commits: number;
+  /** The last write the journal could not make (a full disk), whether or not its records were kept for later. */
+  lastWriteError?: { message: string; at: number };
 }
 
 export interface AppendOptions {
@@ -115,6 +117,7 @@ export function createJournal(options: JournalOptions): Journal {
   let writeErrors = 0;
   let commits = 0;
   let lastCommitFailed = false;
+  let lastWriteError: JournalStats['lastWriteError'];
   // Counted once here, then kept up to date: a COUNT(*) over a large journal costs milliseconds.
   let total = Number((db.prepare('SELECT COUNT(*) AS n FROM calls').get() as { n: number }).n);
 
@@ -196,6 +199,7 @@ export function createJournal(options: JournalOptions): Journal {
       }
     } catch (error) {
       lastCommitFailed = true;
+      lastWriteError = { message: `journal write failed: ${error instanceof Error ? error.message : String(error)}`, at: now() };
       return error ?? new Error('journal commit failed');
     }
   }
@@ -239,7 +243,7 @@ export function createJournal(options: JournalOptions): Journal {
     stats: () => {
       const counts = delivery.counts();
       // Records waiting in memory for the journal are undelivered too.
-      return { ...counts, backlog: counts.backlog + rewrites.size, total, writeErrors, commits };
+      return { ...counts, backlog: counts.backlog + rewrites.size, total, writeErrors, commits, ...(lastWriteError ? { lastWriteError } : {}) };
     },
     list: views.list,
     get: views.get,

@@ -37,7 +37,9 @@ export function shipperState(stats: JournalStats, runtime: ShipperRuntime, now: 
   const pending = stats.backlog - stats.rejected;
   const age = stats.oldestUndeliveredAt === undefined ? 0 : Math.max(0, (now - stats.oldestUndeliveredAt) / 1000);
   const status: ShipperStatus = runtime.paused ? 'rejected' : runtime.failures > 0 ? 'retrying' : pending === 0 ? 'idle' : 'ok';
-  const { lastError, lastDeliveredAt } = runtime;
+  const { lastDeliveredAt } = runtime;
+  // Langfuse's last failure, or the journal's if that came later (a full disk stops shipping as surely).
+  const lastError = stats.lastWriteError && (!runtime.lastError || stats.lastWriteError.at > runtime.lastError.at) ? stats.lastWriteError : runtime.lastError;
   return {
     backlog: stats.backlog,
     oldestUndeliveredAgeSeconds: Math.round(age),
