@@ -199,6 +199,29 @@ describe('journal', () => {
     kept.stop();
   });
 
+  it('a kept file holding a record the journal refuses is read again once, then left for the next start, not at every tick', async () => {
+    const j = open();
+    const good = Array.from({ length: 50 }, () => call());
+    const refused = { ...call(), name: undefined }; // not bindable: refused (not a storage error)
+    const file = join(dataDir, 'kept.jsonl');
+    writeFileSync(file, `${[...good, refused].map((c) => JSON.stringify(c)).join('\n')}\n`);
+    const append = async (lines: string[]) => (await Promise.all(lines.map((line) => j.append(JSON.parse(line) as LlmCall, { json: line, ifAbsent: true })))).every(Boolean);
+    assert.equal(await append(readSpoolLines(file)), false);
+    assert.equal(j.stats().writeErrors, 1);
+    const kept = createKeptSpoolFiles({ append, writable: () => j.writable(), logger, everyMs: 20 });
+    kept.keep(file);
+    // Ordinary traffic goes on: each commit makes the journal writable() again.
+    const traffic = setInterval(() => { void j.append(call()); }, 15);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    clearInterval(traffic);
+    kept.stop();
+    // Counted when first refused and at the one read again; then the file waits for the next start.
+    assert.equal(j.stats().writeErrors, 2, `one refused record counted ${j.stats().writeErrors} times (commits: ${j.stats().commits})`);
+    assert.equal(kept.size, 0, 'no longer read again');
+    assert.ok(existsSync(file), 'kept on disk for the next start');
+    for (const c of good) assert.ok(j.get(c.id), 'the rest of the file is journaled');
+  });
+
   it('keeps at most maxRewrite records in memory: past that, a record that cannot be written is lost, and counted', async () => {
     let db: DatabaseSync | undefined;
     const j = open({ rewriteDelayMs: 20, maxRewrite: 2, openDatabase: (dir) => (db = openForTest(dir)) });

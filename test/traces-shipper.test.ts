@@ -329,6 +329,33 @@ describe('trace shipper', () => {
     assert.equal(fake.maxDeliveries(), 1);
   });
 
+  it('flush() at shutdown marks the rows delivered earlier once the journal can write again', async () => {
+    let full = true;
+    const markDelivered = journal.markDelivered.bind(journal);
+    journal = { ...journal, markDelivered: (seqs) => { if (full) throw new Error('database or disk is full'); markDelivered(seqs); } };
+    startShipper({ batchSize: 8 });
+    const calls = Array.from({ length: 3 }, () => call());
+    await Promise.all(calls.map(record));
+    await until(() => fake.traces().length === calls.length, 5000, 'delivered');
+    // Space comes back, then the gateway shuts down before the next step.
+    full = false;
+    const { remaining } = await shipper.flush(1000);
+    assert.equal(remaining, 0, 'nothing left to send after the next start');
+    for (const c of calls) assert.equal(journal.get(c.id)?.delivery, 'delivered', 'else sent again after the restart');
+  });
+
+  it('on a full disk (every mark fails) one row Langfuse refuses does not hold back the rows after it, nor count as a Langfuse failure', async () => {
+    const full = () => { throw new Error('database or disk is full'); };
+    journal = { ...journal, markDelivered: full, markRejected: full, markFailed: full };
+    startShipper({ batchSize: 8 });
+    const poisoned = call({ level: 'LOUD' as LlmCall['level'] });
+    const calls = [call(), call(), poisoned, call(), call(), call()];
+    for (const c of calls) await record(c);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.deepEqual(fake.traces().map((trace) => trace.id).sort(), calls.filter((c) => c !== poisoned).map((c) => c.id).sort());
+    assert.notEqual(shipper.state().status, 'retrying');
+  });
+
   it('does not split batches over a 429 (Langfuse limits the rate, no record is at fault)', async () => {
     fake.setMode('429');
     startShipper({ batchSize: 8 });

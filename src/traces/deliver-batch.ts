@@ -18,10 +18,10 @@ export interface DeliverBatchDeps {
   /** Told about each refused row (with the answer), so the caller can log once per kind. */
   onRejected: (result: { status: number; reason: string }, rows: number) => void;
   /**
-   * Rows Langfuse took that the journal could not mark delivered (a full disk): they count as delivered, and the
-   * caller must neither send them again nor forget to mark them.
+   * Rows whose outcome the journal could not record (a full disk): delivered (Langfuse took them) or rejected (it
+   * refused them). They count as such, and the caller must neither send them again nor forget to record it.
    */
-  onUnmarked: (seqs: number[], error: unknown) => void;
+  onUnmarked: (seqs: number[], outcome: { kind: 'delivered' } | { kind: 'rejected'; reason: string }, error: unknown) => void;
 }
 
 interface Item {
@@ -33,6 +33,29 @@ interface Item {
 export function createBatchDelivery(deps: DeliverBatchDeps) {
   const { journal, exporter, spanOptions } = deps;
 
+  // The journal records each outcome; when it cannot (a full disk), delivery goes on all the same.
+  function deliver(seqs: number[]) {
+    try {
+      journal.markDelivered(seqs);
+    } catch (error) {
+      deps.onUnmarked(seqs, { kind: 'delivered' }, error);
+    }
+  }
+  function reject(seqs: number[], reason: string) {
+    try {
+      journal.markRejected(seqs, reason);
+    } catch (error) {
+      deps.onUnmarked(seqs, { kind: 'rejected', reason }, error);
+    }
+  }
+  function fail(seqs: number[], reason: string) {
+    try {
+      journal.markFailed(seqs, reason);
+    } catch {
+      // Only the attempt count and last error of pending rows: they are tried again anyway.
+    }
+  }
+
   return async function deliverBatch(rows: PendingRow[], signal: AbortSignal): Promise<BatchOutcome> {
     const items: Item[] = [];
     let rejected = 0;
@@ -43,7 +66,7 @@ export function createBatchDelivery(deps: DeliverBatchDeps) {
         items.push({ seq: row.seq, span });
       } catch (error) {
         const reason = `record could not be mapped to a span: ${String(error)}`;
-        journal.markRejected([row.seq], reason);
+        reject([row.seq], reason);
         deps.onRejected({ status: 0, reason }, 1);
         rejected += 1;
       }
@@ -55,23 +78,19 @@ export function createBatchDelivery(deps: DeliverBatchDeps) {
       const seqs = part.map((item) => item.seq);
       const result = await exporter.send(otlpEnvelopeBytes(part.map((item) => item.span), spanOptions), { signal });
       if (result.kind === 'ok') {
-        try {
-          journal.markDelivered(seqs);
-        } catch (error) {
-          deps.onUnmarked(seqs, error);
-        }
+        deliver(seqs);
         delivered += part.length;
         return result;
       }
       if (result.kind === 'retry') {
-        journal.markFailed(seqs, result.reason);
+        fail(seqs, result.reason);
         return result;
       }
       if (result.status === 401 || result.status === 403) {
         return { kind: 'unauthorized', status: result.status, reason: result.reason };
       }
       if (part.length === 1) {
-        journal.markRejected(seqs, result.reason);
+        reject(seqs, result.reason);
         deps.onRejected(result, 1);
         rejected += 1;
         return { kind: 'ok' };

@@ -198,7 +198,8 @@ export function createJournal(options: JournalOptions): Journal {
         throw error;
       }
     } catch (error) {
-      lastCommitFailed = true;
+      // A record refused for a reason of its own (a constraint) says nothing about the journal taking others.
+      lastCommitFailed = isStorageError(error);
       lastWriteError = { message: `journal write failed: ${error instanceof Error ? error.message : String(error)}`, at: now() };
       return error ?? new Error('journal commit failed');
     }

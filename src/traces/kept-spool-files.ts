@@ -23,7 +23,14 @@ export function createKeptSpoolFiles(options: KeptSpoolFilesOptions) {
   async function readAgain(): Promise<void> {
     for (const file of [...kept]) {
       if (!writable()) return;
-      if (!(await append(readSpoolLines(file)))) return;
+      if (!(await append(readSpoolLines(file)))) {
+        if (!writable()) return; // no room again: the next try
+        // The journal writes, yet not every record of the file: those it refuses for reasons of their own (counted
+        // and logged as they were). Reading the file again would only refuse them again; the next start does.
+        kept.delete(file);
+        logger.warn({ file }, 'kept spool file read again: some of its records the journal refuses; the file stays for the next start');
+        continue;
+      }
       removeSpoolFile(file);
       kept.delete(file);
       logger.info({ file }, 'kept spool file read again: its trace records are in the journal');

@@ -64,14 +64,17 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
   let timerAt = Infinity;
   let abort = new AbortController();
   const loggedKinds = new Set<string>();
-  /** Rows Langfuse took that the journal could not mark delivered yet (a full disk): marked later, never resent. */
-  const unmarked = new Set<number>();
+  /**
+   * Rows whose outcome (delivered, or refused by Langfuse) the journal could not record yet (a full disk): recorded
+   * later, never sent again meanwhile.
+   */
+  const unmarked = new Map<number, { kind: 'delivered' } | { kind: 'rejected'; reason: string }>();
 
   const deliverBatch = createBatchDelivery({
     ...options,
-    onUnmarked(seqs, error) {
-      if (unmarked.size === 0) logger.error({ err: error, rows: seqs.length }, 'trace records delivered to Langfuse but not marked so in the journal (a full disk?): marked once it can write, not sent again');
-      for (const seq of seqs) unmarked.add(seq);
+    onUnmarked(seqs, outcome, error) {
+      if (unmarked.size === 0) logger.error({ err: error, rows: seqs.length }, 'trace records delivered to Langfuse (or refused by it) but not marked so in the journal (a full disk?): marked once it can write, not sent again');
+      for (const seq of seqs) unmarked.set(seq, outcome);
     },
     onRejected(result, rows) {
       runtime.lastError = { message: result.reason, at: now() };
@@ -104,7 +107,7 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
   let outage = false;
 
   const nextBatch = (): PendingRow[] => {
-    const setAside = new Set([...parked.keys(), ...unmarked]);
+    const setAside = new Set([...parked.keys(), ...unmarked.keys()]);
     const rows = journal.pending(limitRows, limitBytes, skipOnce === undefined ? setAside : new Set([...setAside, skipOnce]));
     // Nothing else to send: the row left out goes again.
     if (rows.length > 0 || skipOnce === undefined) return rows;
@@ -219,13 +222,18 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
     }
   }
 
-  /** Marks the rows delivered that the journal could not mark before; false while it still cannot. */
+  /** Records the outcomes the journal could not record before; false while it still cannot. */
   function markUnmarked(): boolean {
     if (unmarked.size === 0) return true;
     try {
-      journal.markDelivered([...unmarked]);
-      unmarked.clear();
-      logger.info({}, 'trace records delivered earlier are now marked so in the journal');
+      const delivered = [...unmarked].filter(([, outcome]) => outcome.kind === 'delivered').map(([seq]) => seq);
+      if (delivered.length > 0) journal.markDelivered(delivered);
+      for (const seq of delivered) unmarked.delete(seq);
+      for (const [seq, outcome] of unmarked) {
+        if (outcome.kind === 'rejected') journal.markRejected([seq], outcome.reason);
+        unmarked.delete(seq);
+      }
+      logger.info({}, 'trace records delivered (or refused) earlier are now marked so in the journal');
       return true;
     } catch {
       return false;
@@ -303,6 +311,7 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
       deadlineTimer.unref();
       try {
         if (running) await running;
+        markUnmarked();
         while (!wasStopped && !runtime.paused && now() < deadline && !abort.signal.aborted) {
           const rows = nextBatch();
           if (rows.length === 0) break;
@@ -316,6 +325,7 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
         clearTimeout(deadlineTimer);
         abort.abort();
       }
+      markUnmarked();
       const stats = safeStats();
       return { remaining: stats ? stats.backlog - stats.rejected : undefined };
     },
