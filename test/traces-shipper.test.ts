@@ -268,15 +268,21 @@ describe('trace shipper', () => {
     assert.equal(fake.maxDeliveries(), 1);
   });
 
-  it('a set-aside record gets its next try as soon as Langfuse recovers from an outage, not at the end of its wait', async () => {
+  /** A record Langfuse answers 500 to, the oldest, with `count` others after it: set aside for a minute. */
+  async function setAsideForAMinute(count: number): Promise<LlmCall> {
     fake.setMode('poison500');
     startShipper({ batchSize: 8, parkMs: 60_000 });
     const poisoned = call({ input: [{ role: 'user', content: 'poison-record' }] });
+    const others = Array.from({ length: count }, () => call());
     await record(poisoned);
-    const others = Array.from({ length: 4 }, () => call());
     await Promise.all(others.map(record));
     await until(() => entries.some((entry) => /set aside/.test(entry.message)), 8000, 'set aside for a minute');
     await until(() => fake.traces().length === others.length, 8000, 'the others delivered');
+    return poisoned;
+  }
+
+  it('a set-aside record gets its next try as soon as Langfuse recovers from an outage, not at the end of its wait', async () => {
+    const poisoned = await setAsideForAMinute(4);
     // An outage: a batch fails, then Langfuse is back and takes everything, the set-aside record too.
     fake.setMode('503');
     const during = call();
@@ -291,12 +297,7 @@ describe('trace shipper', () => {
   });
 
   it('a set-aside record waits out its time while others are delivered: the failure it caused is no outage', async () => {
-    fake.setMode('poison500');
-    startShipper({ batchSize: 8, parkMs: 60_000 });
-    const poisoned = call({ input: [{ role: 'user', content: 'poison-record' }] });
-    await record(poisoned);
-    await record(call());
-    await until(() => entries.some((entry) => /set aside/.test(entry.message)), 8000, 'set aside for a minute');
+    const poisoned = await setAsideForAMinute(1);
     const failedRequests = fake.statusCounts[500] ?? 0;
     for (let i = 0; i < 5; i += 1) {
       const next = call();
@@ -308,7 +309,11 @@ describe('trace shipper', () => {
     assert.equal(journal.get(poisoned.id)?.delivery, 'pending');
   });
 
-  it('a batch Langfuse took that the journal cannot mark delivered (a full disk) is not sent again, and is marked later', async () => {
+  /**
+   * Three calls delivered while the journal cannot mark them delivered (a full disk, as SQLite answers then);
+   * `room()` gives the space back.
+   */
+  async function deliveredOnAFullDisk(): Promise<{ calls: LlmCall[]; room: () => void }> {
     let full = true;
     const markDelivered = journal.markDelivered.bind(journal);
     journal = { ...journal, markDelivered: (seqs) => { if (full) throw new Error('database or disk is full'); markDelivered(seqs); } };
@@ -316,6 +321,11 @@ describe('trace shipper', () => {
     const calls = Array.from({ length: 3 }, () => call());
     await Promise.all(calls.map(record));
     await until(() => fake.traces().length === calls.length, 5000, 'delivered');
+    return { calls, room: () => { full = false; } };
+  }
+
+  it('a batch Langfuse took that the journal cannot mark delivered (a full disk) is not sent again, and is marked later', async () => {
+    const { calls, room } = await deliveredOnAFullDisk();
     // Steps go on (the idle poll, new records): none sends those rows again, and Langfuse is not taken for down.
     const later = call();
     await record(later);
@@ -324,21 +334,15 @@ describe('trace shipper', () => {
     assert.equal(fake.maxDeliveries(), 1, 'each trace sent once');
     assert.equal(shipper.state().status === 'retrying', false);
     assert.ok(entries.some((entry) => /not marked so in the journal/.test(entry.message)));
-    full = false;
+    room();
     await until(() => [...calls, later].every((c) => journal.get(c.id)?.delivery === 'delivered'), 5000, 'marked delivered once the journal can write');
     assert.equal(fake.maxDeliveries(), 1);
   });
 
   it('flush() at shutdown marks the rows delivered earlier once the journal can write again', async () => {
-    let full = true;
-    const markDelivered = journal.markDelivered.bind(journal);
-    journal = { ...journal, markDelivered: (seqs) => { if (full) throw new Error('database or disk is full'); markDelivered(seqs); } };
-    startShipper({ batchSize: 8 });
-    const calls = Array.from({ length: 3 }, () => call());
-    await Promise.all(calls.map(record));
-    await until(() => fake.traces().length === calls.length, 5000, 'delivered');
+    const { calls, room } = await deliveredOnAFullDisk();
     // Space comes back, then the gateway shuts down before the next step.
-    full = false;
+    room();
     const { remaining } = await shipper.flush(1000);
     assert.equal(remaining, 0, 'nothing left to send after the next start');
     for (const c of calls) assert.equal(journal.get(c.id)?.delivery, 'delivered', 'else sent again after the restart');
