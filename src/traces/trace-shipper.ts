@@ -5,6 +5,7 @@ import type { LangfuseExporter } from './langfuse-exporter.ts';
 import type { SpanOptions } from './langfuse-spans.ts';
 import type { Logger } from './logger.ts';
 import { createBatchDelivery } from './deliver-batch.ts';
+import { createTroublesomeRows } from './troublesome-rows.ts';
 import type { BatchOutcome } from './deliver-batch.ts';
 import { backoffDelay } from './backoff-delay.ts';
 import type { BackoffSettings } from './backoff-delay.ts';
@@ -86,83 +87,25 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
     },
   });
 
-  // A batch that fails in a way one record can cause (a time-out, a 500/502/504) is tried again in halves, down to
-  // one row, so one large or troublesome record cannot hold back the others (a 12 MB image over a slow uplink, a
-  // record Langfuse answers 500 to). A row that fails so alone is left out of the next batch; if it fails alone
-  // again after others got through, it is set aside and tried alone later (after a minute, doubling up to 30 while
-  // it keeps failing), outside the batches and their backoff: never dropped.
-  const parkMs = options.parkMs ?? 60_000;
-  const maxParkMs = 30 * 60_000;
-  let limitRows = batchSize;
-  let limitBytes = maxBatchBytes;
-  /** Rows that failed alone, with the time they first did. */
-  const suspects = new Map<number, number>();
-  const parked = new Map<number, { row: PendingRow; until: number; wait: number }>();
-  /** The row that just failed alone: the next batch leaves it out. */
-  let skipOnce: number | undefined;
+  const troublesome = createTroublesomeRows({ batchSize, maxBatchBytes, parkMs: options.parkMs, lastDeliveredAt: () => runtime.lastDeliveredAt, now, logger });
   /**
    * Langfuse failed in a way no record causes (a 503, a 429, no connection) since the last delivery: the next
    * delivery is its recovery. Not set by a time-out or a 500, which a single troublesome record also gives.
    */
   let outage = false;
 
-  const nextBatch = (): PendingRow[] => {
-    const setAside = new Set([...parked.keys(), ...unmarked.keys()]);
-    const rows = journal.pending(limitRows, limitBytes, skipOnce === undefined ? setAside : new Set([...setAside, skipOnce]));
-    // Nothing else to send: the row left out goes again.
-    if (rows.length > 0 || skipOnce === undefined) return rows;
-    skipOnce = undefined;
-    return journal.pending(limitRows, limitBytes, setAside);
-  };
-  /** How long until the next set-aside row is due, at most the idle poll. */
-  const nextProbeIn = () => Math.min(idleDelayMs, ...[...parked.values()].map((entry) => Math.max(0, entry.until - now())));
-
-  function park(row: PendingRow, reason: string) {
-    const wait = Math.min(maxParkMs, (parked.get(row.seq)?.wait ?? parkMs / 2) * 2);
-    parked.set(row.seq, { row, until: now() + wait, wait });
-    suspects.delete(row.seq);
-    logger.warn({ reason, retryInSeconds: wait / 1000 }, 'a trace record fails on its own while others are delivered: set aside, tried again alone later');
-  }
-
-  /** Adjusts the batch size to the outcome; a row that keeps failing alone while others get through is set aside. */
-  function adapt(rows: PendingRow[], outcome: BatchOutcome) {
-    skipOnce = undefined;
-    if (outcome.kind === 'ok') {
-      for (const row of rows) suspects.delete(row.seq);
-      limitRows = Math.min(batchSize, limitRows * 2);
-      limitBytes = Math.min(maxBatchBytes, limitBytes * 2);
-      return;
-    }
-    if (outcome.kind !== 'retry' || !outcome.suspect) return;
-    if (rows.length > 1) {
-      limitRows = Math.ceil(rows.length / 2);
-      limitBytes = Math.max(1, Math.floor(rows.reduce((sum, row) => sum + row.bytes, 0) / 2));
-      return;
-    }
-    const row = rows[0] as PendingRow;
-    const firstFailedAt = suspects.get(row.seq);
-    if (firstFailedAt !== undefined && (runtime.lastDeliveredAt ?? -Infinity) > firstFailedAt) park(row, outcome.reason);
-    else {
-      if (firstFailedAt === undefined) suspects.set(row.seq, now());
-      skipOnce = row.seq;
-    }
-  }
+  const nextBatch = (): PendingRow[] => troublesome.nextBatch(journal.pending, unmarked.keys());
 
   /** A set-aside row whose time has come, tried alone: if it fails so again it waits longer; the rest is unaffected. */
-  async function probe(seq: number, row: PendingRow): Promise<number> {
+  async function probe(row: PendingRow): Promise<number> {
     const outcome = await deliverBatch([row], abort.signal);
-    if (outcome.kind === 'retry' && outcome.suspect) {
-      park(row, outcome.reason);
-      return 0;
-    }
-    if (outcome.kind !== 'retry') parked.delete(seq);
-    return settle(outcome);
+    return troublesome.probed(row, outcome) ? 0 : settle(outcome);
   }
 
   async function deliverNext(rows: PendingRow[]): Promise<number> {
     const outcome = await deliverBatch(rows, abort.signal);
     const wait = settle(outcome);
-    adapt(rows, outcome);
+    troublesome.adapt(rows, outcome);
     return wait;
   }
 
@@ -203,9 +146,7 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
     if (runtime.failures > 0) logger.info({ failures: runtime.failures }, 'Langfuse delivery recovered');
     // A pause for every row refused sends nothing more, so a delivery while paused is a refused-keys probe getting through.
     if (runtime.paused) logger.info({ delivered: outcome.delivered }, 'Langfuse accepted the keys again: shipping resumed');
-    // Langfuse is back: a set-aside row may have failed because of the outage rather than itself, so each gets its
-    // next try now instead of at the end of its wait (if it fails alone again, its wait doubles as before).
-    if (outage || runtime.paused) for (const entry of parked.values()) entry.until = Math.min(entry.until, now());
+    if (outage || runtime.paused) troublesome.outageOver();
     outage = false;
     runtime.failures = 0;
     runtime.paused = false;
@@ -243,9 +184,10 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
   /** One step: send the oldest batch; returns how long to wait before the next step. */
   async function step(): Promise<number> {
     markUnmarked();
-    for (const [seq, entry] of parked) if (entry.until <= now()) return probe(seq, entry.row);
+    const due = troublesome.due();
+    if (due) return probe(due);
     const rows = nextBatch();
-    if (rows.length === 0) return nextProbeIn();
+    if (rows.length === 0) return troublesome.nextDueIn(idleDelayMs);
     return deliverNext(rows);
   }
 
