@@ -49,6 +49,11 @@ function call(overrides: Partial<LlmCall> = {}): LlmCall {
   };
 }
 
+/** Journals spool lines the trace worker's way (each if absent); true when every one is in the journal. */
+function spoolLineAppender(j: Journal) {
+  return async (lines: string[]) => (await Promise.all(lines.map((line) => j.append(JSON.parse(line) as LlmCall, { json: line, ifAbsent: true })))).every(Boolean);
+}
+
 /** The journal's own opener, for tests that wrap it. */
 function openForTest(dir: string): DatabaseSync {
   return openJournalDatabase(dir);
@@ -182,8 +187,7 @@ describe('journal', () => {
     const calls = [call({ input: [big] }), call({ input: [big] }), call({ input: [big] })];
     const file = join(dataDir, 'kept.jsonl');
     writeFileSync(file, `${calls.map((c) => JSON.stringify(c)).join('\n')}\n`);
-    // The worker's way: each line appended if absent; true when all are in the journal.
-    const append = async (lines: string[]) => (await Promise.all(lines.map((line) => j.append(JSON.parse(line) as LlmCall, { json: line, ifAbsent: true })))).every(Boolean);
+    const append = spoolLineAppender(j);
     assert.equal(await append(readSpoolLines(file)), false);
     assert.equal(j.writable(), false);
     const kept = createKeptSpoolFiles({ append, writable: () => j.writable(), logger, everyMs: 20 });
@@ -205,7 +209,7 @@ describe('journal', () => {
     const refused = { ...call(), name: undefined }; // not bindable: refused (not a storage error)
     const file = join(dataDir, 'kept.jsonl');
     writeFileSync(file, `${[...good, refused].map((c) => JSON.stringify(c)).join('\n')}\n`);
-    const append = async (lines: string[]) => (await Promise.all(lines.map((line) => j.append(JSON.parse(line) as LlmCall, { json: line, ifAbsent: true })))).every(Boolean);
+    const append = spoolLineAppender(j);
     assert.equal(await append(readSpoolLines(file)), false);
     assert.equal(j.stats().writeErrors, 1);
     const kept = createKeptSpoolFiles({ append, writable: () => j.writable(), logger, everyMs: 20 });
