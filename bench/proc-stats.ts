@@ -1,6 +1,6 @@
 // What the benchmark reads about a process from /proc (Linux): CPU time, resident memory, its peak.
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 function clockTicksPerSecond(): number {
   try {
@@ -70,4 +70,24 @@ export function ownTreeCpuMicros(): number {
   const stat = readFileSync('/proc/self/stat', 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / ticksPerSecond) * 1e6;
+}
+
+/** CPU time per thread name (`comm`: MainThread, V8Worker for GC and compiler helpers, ...) of a process, in microseconds. */
+export function threadCpuMicros(pid: number): Map<string, number> {
+  const byName = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      byName.set(name, (byName.get(name) ?? 0) + ((Number(fields[11]) + Number(fields[12])) / ticksPerSecond) * 1e6);
+    } catch { /* the thread ended between the listing and the read */ }
+  }
+  return byName;
+}
+
+/** `after - before` per thread name, largest first, as "name 12.3" in `unit`s of `divisor` microseconds. */
+export function threadCpuSplit(before: Map<string, number>, after: Map<string, number>, divisor: number): string {
+  return [...after].map(([name, micros]) => [name, (micros - (before.get(name) ?? 0)) / divisor] as const)
+    .filter(([, share]) => share >= 0.5).sort((a, b) => b[1] - a[1]).map(([name, share]) => `${name} ${share.toFixed(0)}`).join(', ');
 }

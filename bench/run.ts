@@ -16,7 +16,7 @@ import { parseBenchOptions } from './options.ts';
 import type { BenchOptions } from './options.ts';
 import { createProcessGroup } from './processes.ts';
 import type { Child, ProcessGroup } from './processes.ts';
-import { cpuMicros, machineCpuMicros, ownTreeCpuMicros, watchPeakRss } from './proc-stats.ts';
+import { cpuMicros, machineCpuMicros, ownTreeCpuMicros, threadCpuMicros, threadCpuSplit, watchPeakRss } from './proc-stats.ts';
 import { checksFor, toMarkdown } from './report.ts';
 import type { BenchResults, SlowStreamRoundsFigures, SlowStreamsFigures, SlowStreamTargetFigures } from './report.ts';
 import { requestBodies, writeBodyFiles } from './request-bodies.ts';
@@ -97,12 +97,14 @@ async function slowStreams(stack: Stack, streams: number, rounds: number): Promi
   const measure = async (name: string, target: Child): Promise<SlowStreamTargetFigures> => {
     const peak = watchPeakRss(target.pid, 100);
     const cpuBefore = cpuMicros(target.pid);
+    const threadsBefore = threadCpuMicros(target.pid);
     const figures = await runSlowStreams({ ...common, port: target.port });
     const cpuUsPerChunk = (cpuMicros(target.pid) - cpuBefore) / Math.max(1, figures.chunks);
+    const threads = threadCpuSplit(threadsBefore, threadCpuMicros(target.pid), Math.max(1, figures.chunks));
     const peakRssMB = peak.stop() / 2 ** 20;
     log(`  ${name}: ${figures.completed}/${streams} complete (${figures.onTime} within 12 s), chunk delay p50 ${figures.delayP50Ms.toFixed(2)} ms, `
-      + `p99 ${figures.delayP99Ms.toFixed(2)} ms, first chunk p99 ${figures.firstChunkP99Ms.toFixed(1)} ms, ${cpuUsPerChunk.toFixed(0)} µs CPU/chunk, `
-      + `peak RSS ${peakRssMB.toFixed(0)} MB${figures.firstFailure ? `; first failure: ${figures.firstFailure}` : ''}`);
+      + `p99 ${figures.delayP99Ms.toFixed(2)} ms, first chunk p99 ${figures.firstChunkP99Ms.toFixed(1)} ms, ${cpuUsPerChunk.toFixed(0)} µs CPU/chunk (${threads}), `
+      + `peak RSS ${peakRssMB.toFixed(0)} MB; p99 per second ${figures.delayP99BySecondMs.map((ms) => ms.toFixed(0)).join(' ')}${figures.firstFailure ? `; first failure: ${figures.firstFailure}` : ''}`);
     return { ...figures, cpuUsPerChunk, peakRssMB };
   };
   // Both start from freshly started processes: a short JIT warm-up for each, so the first round measures the

@@ -21,6 +21,8 @@ export interface SlowStreamResult {
   firstChunkP99Ms: number;
   /** Whole-stream time, nominally 10 s. */
   durationP99Ms: number;
+  /** p99 chunk delay of each second of the round (by receive time from the first connect): the ramp apart from the steady state. */
+  delayP99BySecondMs: number[];
 }
 
 const sentAt = /"sent_at":([0-9.]+)/g;
@@ -28,12 +30,14 @@ const nowMs = () => performance.timeOrigin + performance.now();
 
 export async function runSlowStreams(options: { port: number; apiKey: string; body: string; streams: number; rampMs: number; timeoutMs: number }): Promise<SlowStreamResult> {
   const delays: number[] = [];
+  const delaysBySecond: number[][] = [];
   const firstChunks: number[] = [];
   const durations: number[] = [];
   let completed = 0;
   let failed = 0;
   let firstFailure: string | undefined;
   const live = new Set<Socket>();
+  const roundStart = nowMs();
   // One request, sent as is on its own connection (`connection: close`: the end of the body is the end of
   // the connection). A raw socket rather than node:http's client, so the load generator takes as little of
   // the shared CPU as it can: 10,000 chunks a second go through it.
@@ -95,7 +99,9 @@ export async function runSlowStreams(options: { port: number; apiKey: string; bo
         const complete = tail.slice(0, end);
         tail = tail.slice(end + 2);
         for (const match of complete.matchAll(sentAt)) {
-          delays.push(received - Number(match[1]));
+          const delay = received - Number(match[1]);
+          delays.push(delay);
+          (delaysBySecond[Math.floor((received - roundStart) / 1000)] ??= []).push(delay);
           chunks += 1;
         }
         if (complete.includes('data: [DONE]')) sawDone = true;
@@ -123,6 +129,7 @@ export async function runSlowStreams(options: { port: number; apiKey: string; bo
     streams: options.streams, completed, onTime: durations.filter((ms) => ms <= SLOW_CHUNKS * SLOW_CHUNK_INTERVAL_MS + 2000).length, failed, firstFailure, chunks: delays.length,
     delayP50Ms: percentile(delays, 50), delayP99Ms: percentile(delays, 99), delayMaxMs: delays.at(-1) ?? Number.NaN,
     firstChunkP99Ms: percentile(firstChunks, 99), durationP99Ms: percentile(durations, 99),
+    delayP99BySecondMs: Array.from(delaysBySecond, (second = []) => percentile(second.sort((a, b) => a - b), 99)),
   };
 }
 
