@@ -9,6 +9,8 @@ import type { TestGateway } from './support/gateway.ts';
 import { post, sseData } from './support/http.ts';
 import { until } from './support/wait.ts';
 import { request } from 'node:http';
+import { connect } from 'node:net';
+import type { Socket } from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -135,6 +137,85 @@ describe('streaming through the gateway', () => {
     await pending;
     const seen = await abort;
     assert.ok(seen.at - leftAt < 100, `upstream saw the abort ${seen.at - leftAt} ms later`);
+  });
+
+  it('frames every chunk exactly on the wire, twice on one kept-alive connection, and sends HTTP/1.0 clients an unframed body', async () => {
+    const { hostname, port } = new URL(gateway.url);
+    const body = JSON.stringify(chat('fake/pause:30'));
+    const requestBytes = (version: string) => `POST /v1/chat/completions HTTP/${version}\r\nhost: gateway\r\nauthorization: Bearer ${gateway.key}\r\n`
+      + `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    // Reads one response from the socket: its head, then a strictly parsed chunked body (size line, bytes, CRLF,
+    // until the zero-size chunk), or for HTTP/1.0 everything until the connection closes.
+    const readResponse = (socket: Socket, chunked: boolean) => new Promise<{ head: string; frames: string[]; body: string }>((resolve, reject) => {
+      let bytes = Buffer.alloc(0);
+      const frames: string[] = [];
+      let head: string | undefined;
+      const done = (result: { head: string; frames: string[]; body: string }) => {
+        socket.off('data', onData);
+        socket.off('end', onEnd);
+        resolve(result);
+      };
+      const onData = (data: Buffer) => {
+        bytes = Buffer.concat([bytes, data]);
+        if (head === undefined) {
+          const end = bytes.indexOf('\r\n\r\n');
+          if (end === -1) return;
+          head = bytes.subarray(0, end).toString('latin1');
+          bytes = bytes.subarray(end + 4);
+        }
+        while (chunked) {
+          const lineEnd = bytes.indexOf('\r\n');
+          if (lineEnd === -1) return;
+          const sizeLine = bytes.subarray(0, lineEnd).toString('latin1');
+          if (!/^[0-9a-f]+$/.test(sizeLine)) { reject(new Error(`not a chunk size line: ${JSON.stringify(sizeLine)}`)); return; }
+          const size = Number.parseInt(sizeLine, 16);
+          if (bytes.length < lineEnd + 2 + size + 2) return;
+          if (bytes.subarray(lineEnd + 2 + size, lineEnd + 4 + size).toString('latin1') !== '\r\n') { reject(new Error('a chunk does not end with CRLF')); return; }
+          if (size === 0) { done({ head, frames, body: frames.join('') }); return; }
+          frames.push(bytes.subarray(lineEnd + 2, lineEnd + 2 + size).toString('utf8'));
+          bytes = bytes.subarray(lineEnd + 4 + size);
+        }
+      };
+      const onEnd = () => (chunked ? reject(new Error('the connection ended inside a chunked body')) : done({ head: head ?? '', frames, body: bytes.toString('utf8') }));
+      socket.on('data', onData);
+      socket.on('end', onEnd);
+      socket.on('error', reject);
+    });
+    const expectWholeStream = (sse: string) => {
+      const data = sseData(sse);
+      assert.equal(data.at(-1), '[DONE]');
+      assert.ok(data.some((payload) => payload.includes('"content":"Hello"')), 'the content came through');
+      assert.ok(sse.endsWith('data: [DONE]\n\n'), 'the body ends with its [DONE] event');
+      // Nothing but events: no framing bytes inside the body.
+      for (const block of sse.slice(0, -2).split('\n\n')) assert.match(block, /^(?:data: |:)[^\r]*$/, `an SSE event: ${JSON.stringify(block.slice(0, 40))}`);
+    };
+
+    const socket = connect({ host: hostname, port: Number(port) });
+    try {
+      for (const round of [1, 2]) {
+        socket.write(requestBytes('1.1'));
+        const response = await readResponse(socket, true);
+        assert.match(response.head, /^HTTP\/1\.1 200/, `round ${round}`);
+        assert.match(response.head, /transfer-encoding: chunked/i);
+        // The fake pauses 30 ms between events: they arrive as separate chunks, each a whole event.
+        assert.ok(response.frames.length >= 5, `round ${round}: ${response.frames.length} chunks`);
+        for (const frame of response.frames) assert.ok(frame.endsWith('\n\n'), `a chunk holds whole events: ${JSON.stringify(frame.slice(-40))}`);
+        expectWholeStream(response.body);
+      }
+    } finally {
+      socket.destroy();
+    }
+
+    const old = connect({ host: hostname, port: Number(port) });
+    try {
+      old.write(requestBytes('1.0'));
+      const response = await readResponse(old, false);
+      assert.match(response.head, /^HTTP\/1\.1 200/);
+      assert.doesNotMatch(response.head, /transfer-encoding/i);
+      expectWholeStream(response.body);
+    } finally {
+      old.destroy();
+    }
   });
 
   it('holds the upstream back while the client does not read, then delivers every byte', async () => {
