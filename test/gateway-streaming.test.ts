@@ -218,6 +218,42 @@ describe('streaming through the gateway', () => {
     }
   });
 
+  it('holds back and resumes a pipelined stream (the second request on a connection, answered after the first)', async () => {
+    const { hostname, port } = new URL(gateway.url);
+    const call = (model: string) => {
+      const body = JSON.stringify(chat(model));
+      return `POST /v1/chat/completions HTTP/1.1\r\nhost: gateway\r\nauthorization: Bearer ${gateway.key}\r\n`
+        + `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    };
+    const socket = connect({ host: hostname, port: Number(port) });
+    try {
+      // Both requests at once: the second answer waits for the first, then runs into a client that stops reading.
+      socket.write(call('fake/pause:20') + call('fake/big:16'));
+      let received = 0;
+      let text = '';
+      let dones = 0;
+      const finished = new Promise<void>((resolve, reject) => {
+        socket.on('data', (data: Buffer) => {
+          received += data.length;
+          text = (text + data.toString('latin1')).slice(-64 * 1024);
+          dones += text.split('data: [DONE]').length - 1;
+          if (text.includes('data: [DONE]')) text = text.slice(text.lastIndexOf('data: [DONE]') + 12);
+          if (dones === 2) resolve();
+        });
+        socket.on('error', reject);
+        socket.on('close', () => reject(new Error(`closed after ${received} bytes, ${dones} streams done`)));
+      });
+      await until(() => received > 1024 * 1024, 5000);
+      socket.pause();
+      await sleep(500);
+      socket.resume();
+      await Promise.race([finished, sleep(10_000).then(() => { throw new Error(`stalled after ${received} bytes, ${dones} streams done`); })]);
+      assert.ok(received > 16 * 1024 * 1024, `the client got ${received} bytes`);
+    } finally {
+      socket.destroy();
+    }
+  });
+
   it('holds the upstream back while the client does not read, then delivers every byte', async () => {
     upstream.reset();
     const megabytes = 64;

@@ -4,6 +4,7 @@
 // so a client that saw the end of its stream can count on the trace (issue 3, SIGKILL scenario).
 import type { ServerResponse } from 'node:http';
 import type { UpstreamBody } from '../upstream/upstream-body.ts';
+import { chunkWriter } from './chunk-writer.ts';
 import { createSseGuard } from './sse-guard.ts';
 import type { StreamReader } from './response-summary.ts';
 
@@ -17,38 +18,6 @@ export interface TapResult {
 }
 
 const doneMarker = Buffer.from('[DONE]');
-
-/**
- * Writes the body of a chunked HTTP/1.1 response. The first chunk goes through `res.write` (with the headers);
- * after it, each chunk goes to the socket as one frame built here (size line, bytes, CRLF) in one `socket.write`.
- * node:http's `res.write` makes four socket writes of it, corks the socket and schedules the uncork on
- * `process.nextTick`: with 1,000 streams that is a large share of the request thread's time per chunk
- * (bench/RESULTS.md, session 12). A response without chunked encoding (an HTTP/1.0 client) or not on its socket
- * yet (a pipelined request waiting its turn) always goes through `res.write`. `res.end()` still ends the body:
- * node:http appends the terminating frame to what is on the socket.
- */
-function chunkWriter(res: ServerResponse): (chunk: Buffer) => boolean {
-  /** A `res.write` went to the socket itself: headers are out and node:http holds nothing back. */
-  let direct = false;
-  return (chunk) => {
-    const socket = res.socket;
-    if (!direct || socket === null || !socket.writable || res.writableEnded) {
-      const flowing = res.write(chunk);
-      direct = chunk.length > 0 && socket !== null && res.chunkedEncoding;
-      return flowing;
-    }
-    if (chunk.length === 0) return true;
-    const size = chunk.length.toString(16);
-    const frame = Buffer.allocUnsafe(size.length + chunk.length + 4);
-    frame.write(size, 0, 'latin1');
-    frame[size.length] = 0x0d;
-    frame[size.length + 1] = 0x0a;
-    chunk.copy(frame, size.length + 2);
-    frame[frame.length - 2] = 0x0d;
-    frame[frame.length - 1] = 0x0a;
-    return socket.write(frame);
-  };
-}
 
 /** `[DONE]` within the last 12 bytes. Most chunks have no `]` there at all: that is checked byte by byte first. */
 function endsWithDone(chunk: Buffer): boolean {
@@ -75,14 +44,14 @@ export function tapStream(body: UpstreamBody, res: ServerResponse, now: () => nu
     /** The upstream body has ended (its `end` is being handled). */
     let ended = false;
     const guard = createSseGuard((event) => reader.add(event, arrivedAt));
-    const write = chunkWriter(res);
-    const socket = res.socket;
+    const resume = () => body.resume();
+    const writer = chunkWriter(res, resume);
 
     const forward = (readable: Buffer) => {
       if (readable.length === 0 || res.destroyed) return;
       const events = scrub(readable);
       if (result.held) {
-        write(result.held);
+        writer.write(result.held);
         result.held = undefined;
       }
       if (endsWithDone(events)) {
@@ -94,15 +63,14 @@ export function tapStream(body: UpstreamBody, res: ServerResponse, now: () => nu
         }
         return;
       }
-      if (!write(events)) body.pause();
+      if (!writer.write(events)) body.pause();
     };
-    const resume = () => body.resume();
     const finish = (failure?: unknown) => {
       if (finished) return;
       finished = true;
       res.off('drain', resume);
       res.off('close', resume);
-      socket?.off('drain', resume);
+      writer.stop();
       if (failure !== undefined) result.failure = failure;
       result.unreadable = guard.dropped;
       resolve(result);
@@ -126,7 +94,6 @@ export function tapStream(body: UpstreamBody, res: ServerResponse, now: () => nu
 
     res.on('drain', resume);
     res.on('close', resume);
-    socket?.on('drain', resume);
     body.read({
       data(chunk) {
         if (first === undefined) {
