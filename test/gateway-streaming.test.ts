@@ -254,6 +254,40 @@ describe('streaming through the gateway', () => {
     }
   });
 
+  it('sends the status and headers within moments when the upstream sends its headers and then nothing for a while', async () => {
+    // The upstream answers 200 at once, then thinks for 800 ms without a byte.
+    const started = performance.now();
+    const response = await post(`${gateway.url}/v1/chat/completions`, chat('fake/quiet:800'), auth);
+    assert.equal(response.status, 200);
+    const headersAfter = response.headersAt - started;
+    assert.ok(headersAfter < 400, `the client got the headers ${Math.round(headersAfter)} ms after asking`);
+    assert.ok(response.endedAt - started >= 800, 'the answer itself came after the pause');
+    assert.equal(sseData(response.body).at(-1), '[DONE]');
+  });
+
+  it('writes [DONE] only after the call is recorded, also when the upstream sends more bytes after it', async () => {
+    const recorded: { id: string; at: number }[] = [];
+    const slow = await startGateway({ OPENROUTER_BASE_URL: upstream.url }, {
+      recorder: {
+        async record(call) {
+          await sleep(300);
+          recorded.push({ id: call.id, at: performance.now() });
+        },
+      },
+    });
+    try {
+      const response = await post(`${slow.url}/v1/chat/completions`, chat('fake/done-tail'), { authorization: `Bearer ${slow.key}` });
+      const done = response.chunks.find((chunk) => chunk.text.includes('[DONE]'));
+      assert.ok(done, 'the client got [DONE]');
+      const [record] = recorded;
+      assert.ok(record, 'the call was recorded');
+      assert.equal(record.id, response.headers['x-trace-id']);
+      assert.ok(done.at >= record.at, `[DONE] reached the client ${Math.round(record.at - done.at)} ms before the call was recorded`);
+    } finally {
+      await slow.close();
+    }
+  });
+
   it('holds the upstream back while the client does not read, then delivers every byte', async () => {
     upstream.reset();
     const megabytes = 64;

@@ -51,8 +51,10 @@ export function tapStream(body: UpstreamBody, res: ServerResponse, now: () => nu
       if (readable.length === 0 || res.destroyed) return;
       const events = scrub(readable);
       if (result.held) {
-        writer.write(result.held);
-        result.held = undefined;
+        // Bytes after [DONE] (an upstream's trailing comment, in the answer's last read): they wait with it, so
+        // [DONE] still goes out only once the call is recorded.
+        result.held = Buffer.concat([result.held, events]);
+        return;
       }
       if (endsWithDone(events)) {
         result.held = events;

@@ -172,7 +172,9 @@ async function forwardStream(ctx: CallContext, reply: FastifyReply, body: Upstre
   });
   // Headers go out with the first chunk (one write, one packet), or on their own if it takes longer than
   // a moment (a model that thinks before its first token): the client learns the status either way.
-  const flushLater = setTimeout(() => { if (!res.headersSent && !res.destroyed) res.flushHeaders(); }, headerFlushDelayMs);
+  // (`res.headersSent` is already true here: it says the head is built, not that it went out. Flushing after the
+  // first chunk writes nothing.)
+  const flushLater = setTimeout(() => { if (!res.writableEnded && !res.destroyed) res.flushHeaders(); }, headerFlushDelayMs);
   const reader = createStreamReader(ctx.endpoint);
   const tap = await tapStream(body, res, ctx.now, reader, ctx.withoutKey);
   clearTimeout(flushLater);

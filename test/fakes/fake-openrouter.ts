@@ -407,6 +407,22 @@ async function handleChat(ex: Exchange, scenario: Scenario | undefined): Promise
       await write(ex, DONE);
       await wait(ex, 3000);
       return end(ex, undefined);
+    case 'quiet': {
+      // Headers at once, then N ms without a byte (a model that thinks and sends no keep-alive comment), then the answer.
+      if (!ex.stream) return deliver(normal);
+      openSse(ex);
+      ex.res.flushHeaders();
+      await wait(ex, numberParam(scenario, 0, 800));
+      await streamOpening(ex, model, CONTENT_PIECES.length, false);
+      await write(ex, sse(chunkOf(ex, { model, provider: PROVIDER }, [{ index: 0, delta: {}, finish_reason: 'stop' }])));
+      return end(ex, DONE);
+    }
+    case 'done-tail':
+      // The stream's last write is its [DONE] and, after it, an unfinished comment line (no blank line).
+      if (!ex.stream) return deliver(normal);
+      await streamOpening(ex, model, CONTENT_PIECES.length);
+      await write(ex, sse(chunkOf(ex, { model, provider: PROVIDER }, [{ index: 0, delta: {}, finish_reason: 'stop' }])));
+      return end(ex, `${DONE}: bye`);
     case 'cut':
       // The response ends cleanly after N content chunks: no finish reason, no usage, no [DONE] (an answer a proxy cut).
       if (!ex.stream) return deliver(normal);
@@ -514,9 +530,9 @@ async function streamChat(ex: Exchange, answer: Answer, pace: Pace): Promise<voi
 }
 
 /** Opens a normal stream: comments, the role chunk, then `contentCount` content chunks. */
-async function streamOpening(ex: Exchange, model: string, contentCount: number): Promise<void> {
+async function streamOpening(ex: Exchange, model: string, contentCount: number, withHead = true): Promise<void> {
   const source = { model, provider: PROVIDER };
-  openSse(ex);
+  if (withHead) openSse(ex);
   await writeRepeatedly(ex, COMMENT, 2, 0);
   await write(ex, sse(chunkOf(ex, source, [choiceOf({ role: 'assistant', content: '' })])));
   for (let index = 0; index < contentCount; index++) {
