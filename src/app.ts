@@ -67,7 +67,15 @@ export async function createApp(deps: AppDeps) {
   });
 
   let closing = false;
-  app.addHook('preClose', async () => { closing = true; });
+  // Fastify closes the connections that are idle when the drain starts. One whose call is still running becomes
+  // idle when that call ends, and a kept-alive client would then hold it, and the shutdown, open until it times
+  // out (72 s): while draining, idle connections are closed as they appear.
+  let idleSweep: NodeJS.Timeout | undefined;
+  app.addHook('preClose', async () => {
+    closing = true;
+    idleSweep = setInterval(() => app.server.closeIdleConnections(), 50).unref();
+  });
+  app.addHook('onClose', async () => clearInterval(idleSweep));
   // Callback style: no promise per request on the hot path.
   app.addHook('onRequest', (request, _reply, done) => {
     if (closing) done(errors.shuttingDown());

@@ -249,6 +249,32 @@ describe('errors', () => {
     assert.equal(response.headers['x-ratelimit-reset'], '1764201600000');
   });
 
+  it('closes a kept-alive connection as soon as its running stream ends during the drain, so the shutdown does not wait for it', async () => {
+    const draining = await startGateway({ OPENROUTER_BASE_URL: upstream.url });
+    let closing: Promise<void> | undefined;
+    try {
+      const { hostname, port } = new URL(draining.url);
+      const socket = connect(Number(port), hostname);
+      const received: Buffer[] = [];
+      const text = () => Buffer.concat(received).toString('utf8');
+      socket.on('data', (chunk: Buffer) => received.push(chunk));
+      socket.on('error', () => {});
+      const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(performance.now())));
+      const json = JSON.stringify(chat('fake/pause:100', { stream: true }));
+      socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: gateway\r\nauthorization: Bearer ${draining.key}\r\n`
+        + `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(json)}\r\n\r\n${json}`);
+      await until(() => text().includes('data: '), 5000, 'the stream to start');
+      closing = draining.close();
+      await until(() => text().includes('data: [DONE]'), 5000, 'the stream to end');
+      const endedAt = performance.now();
+      const closedAt = await Promise.race([closed, new Promise<number>((resolve) => setTimeout(() => resolve(Number.NaN), 3000))]);
+      assert.ok(closedAt - endedAt < 500, `the connection closed ${Math.round(closedAt - endedAt)} ms after its stream ended (NaN: still open after 3 s)`);
+      await closing;
+    } finally {
+      await (closing ?? draining.close());
+    }
+  });
+
   it('answers a request that arrives on an open connection during the drain with an OpenAI-shaped 503, then closes it', async () => {
     const draining = await startGateway({ OPENROUTER_BASE_URL: upstream.url });
     let closing: Promise<void> | undefined;
