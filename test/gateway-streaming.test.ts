@@ -288,6 +288,28 @@ describe('streaming through the gateway', () => {
     }
   });
 
+  it('never writes an error answer into a running stream when a malformed request follows on its connection', async () => {
+    const { hostname, port } = new URL(gateway.url);
+    const body = JSON.stringify(chat('fake/pause:30'));
+    const socket = connect({ host: hostname, port: Number(port) });
+    const received: Buffer[] = [];
+    socket.on('data', (data: Buffer) => received.push(data));
+    socket.on('error', () => {});
+    const closed = new Promise((resolve) => socket.on('close', resolve));
+    try {
+      socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: gateway\r\nauthorization: Bearer ${gateway.key}\r\n`
+        + `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      await until(() => Buffer.concat(received).includes('data: '), 5000, 'the stream to start');
+      socket.write('NOT HTTP AT ALL\r\n\r\n');
+      await Promise.race([closed, sleep(5000)]);
+      const text = Buffer.concat(received).toString('latin1');
+      assert.match(text, /^HTTP\/1\.1 200/);
+      assert.equal(text.indexOf('HTTP/1.1', 1), -1, `a second answer inside the stream's body: ${JSON.stringify(text.slice(text.indexOf('HTTP/1.1', 1), text.indexOf('HTTP/1.1', 1) + 40))}`);
+    } finally {
+      socket.destroy();
+    }
+  });
+
   it('holds the upstream back while the client does not read, then delivers every byte', async () => {
     upstream.reset();
     const megabytes = 64;

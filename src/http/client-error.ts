@@ -17,7 +17,11 @@ export function createClientErrorHandler(maxHeaderBytes: number) {
       : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? errors.requestTimeout()
         : errors.malformedRequest();
     const body = JSON.stringify(failure.toJSON());
-    if (socket.writable) {
+    // A request pipelined behind one whose answer has begun (a stream): an answer written now would land inside
+    // that one's body, so the connection is only closed, as Node's own handler does. `_httpMessage` is the
+    // response the socket carries (Node's own check reads it too); `headersSent`: its head is built.
+    const answering = (socket as Socket & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+    if (socket.writable && !answering?.headersSent) {
       socket.write(`HTTP/1.1 ${failure.status} ${STATUS_CODES[failure.status] ?? ''}\r\nContent-Type: application/json\r\n`
         + `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
     }
