@@ -8,7 +8,7 @@ import { startGateway } from './support/gateway.ts';
 import type { TestGateway } from './support/gateway.ts';
 import { post } from './support/http.ts';
 import { closedPort, until } from './support/wait.ts';
-import { rawHttpRequest, rawRequest } from './support/raw-http.ts';
+import { chatCallBytes, rawHttpRequest, rawRequest } from './support/raw-http.ts';
 
 const chat = (model: string, extra: Record<string, unknown> = {}) => ({ model, messages: [{ role: 'user', content: 'Hi' }], ...extra });
 
@@ -249,54 +249,46 @@ describe('errors', () => {
     assert.equal(response.headers['x-ratelimit-reset'], '1764201600000');
   });
 
-  it('closes a kept-alive connection as soon as its running stream ends during the drain, so the shutdown does not wait for it', async () => {
+  /** A gateway draining while a paced stream runs on a raw kept-alive connection. */
+  async function drainDuringStream() {
     const draining = await startGateway({ OPENROUTER_BASE_URL: upstream.url });
-    let closing: Promise<void> | undefined;
+    const { hostname, port } = new URL(draining.url);
+    const socket = connect(Number(port), hostname);
+    const received: Buffer[] = [];
+    const text = () => Buffer.concat(received).toString('utf8');
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    socket.on('error', () => {});
+    const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(performance.now())));
+    // A paced stream keeps this connection busy, so the drain does not close it as idle at once.
+    socket.write(chatCallBytes(draining.key, chat('fake/pause:100', { stream: true })));
     try {
-      const { hostname, port } = new URL(draining.url);
-      const socket = connect(Number(port), hostname);
-      const received: Buffer[] = [];
-      const text = () => Buffer.concat(received).toString('utf8');
-      socket.on('data', (chunk: Buffer) => received.push(chunk));
-      socket.on('error', () => {});
-      const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(performance.now())));
-      const json = JSON.stringify(chat('fake/pause:100', { stream: true }));
-      socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: gateway\r\nauthorization: Bearer ${draining.key}\r\n`
-        + `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(json)}\r\n\r\n${json}`);
       await until(() => text().includes('data: '), 5000, 'the stream to start');
-      closing = draining.close();
+    } catch (error) {
+      socket.destroy();
+      await draining.close();
+      throw error;
+    }
+    const closing = draining.close();
+    return { key: draining.key, socket, text, closed, closing };
+  }
+
+  it('closes a kept-alive connection as soon as its running stream ends during the drain, so the shutdown does not wait for it', async () => {
+    const { text, closed, closing } = await drainDuringStream();
+    try {
       await until(() => text().includes('data: [DONE]'), 5000, 'the stream to end');
       const endedAt = performance.now();
       const closedAt = await Promise.race([closed, new Promise<number>((resolve) => setTimeout(() => resolve(Number.NaN), 3000))]);
       assert.ok(closedAt - endedAt < 500, `the connection closed ${Math.round(closedAt - endedAt)} ms after its stream ended (NaN: still open after 3 s)`);
-      await closing;
     } finally {
-      await (closing ?? draining.close());
+      await closing;
     }
   });
 
   it('answers a request that arrives on an open connection during the drain with an OpenAI-shaped 503, then closes it', async () => {
-    const draining = await startGateway({ OPENROUTER_BASE_URL: upstream.url });
-    let closing: Promise<void> | undefined;
+    const { key, socket, text, closed, closing } = await drainDuringStream();
     try {
-      const { hostname, port } = new URL(draining.url);
-      const socket = connect(Number(port), hostname);
-      const received: Buffer[] = [];
-      const text = () => Buffer.concat(received).toString('utf8');
-      socket.on('data', (chunk: Buffer) => received.push(chunk));
-      socket.on('error', () => {});
-      const closed = new Promise((resolve) => socket.on('close', resolve));
-      const request = (body: unknown) => {
-        const json = JSON.stringify(body);
-        return `POST /v1/chat/completions HTTP/1.1\r\nhost: gateway\r\nauthorization: Bearer ${draining.key}\r\n`
-          + `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(json)}\r\n\r\n${json}`;
-      };
-      // A paced stream keeps this connection busy, so the drain does not close it as idle.
-      socket.write(request(chat('fake/pause:100', { stream: true })));
-      await until(() => text().includes('data: '), 5000, 'the stream to start');
-      closing = draining.close();
       await new Promise((resolve) => setTimeout(resolve, 50));
-      socket.write(request(chat('openai/gpt-4o-mini')));
+      socket.write(chatCallBytes(key, chat('openai/gpt-4o-mini')));
       await closed;
       await closing;
       const all = text();
@@ -306,7 +298,7 @@ describe('errors', () => {
       assert.match(late, /\r\nconnection: close\r\n/i);
       assertOpenAIError(late.slice(late.indexOf('\r\n\r\n') + 4), 'shutting_down');
     } finally {
-      await (closing ?? draining.close());
+      await closing;
     }
   });
 });

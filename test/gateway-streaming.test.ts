@@ -7,6 +7,7 @@ import type { FakeOpenRouter } from './fakes/fake-openrouter.ts';
 import { startGateway } from './support/gateway.ts';
 import type { TestGateway } from './support/gateway.ts';
 import { post, sseData } from './support/http.ts';
+import { chatCallBytes } from './support/raw-http.ts';
 import { until } from './support/wait.ts';
 import { request } from 'node:http';
 import { connect } from 'node:net';
@@ -141,9 +142,7 @@ describe('streaming through the gateway', () => {
 
   it('frames every chunk exactly on the wire, twice on one kept-alive connection, and sends HTTP/1.0 clients an unframed body', async () => {
     const { hostname, port } = new URL(gateway.url);
-    const body = JSON.stringify(chat('fake/pause:30'));
-    const requestBytes = (version: string) => `POST /v1/chat/completions HTTP/${version}\r\nhost: gateway\r\nauthorization: Bearer ${gateway.key}\r\n`
-      + `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    const requestBytes = (version: '1.1' | '1.0') => chatCallBytes(gateway.key, chat('fake/pause:30'), version);
     // Reads one response from the socket: its head, then a strictly parsed chunked body (size line, bytes, CRLF,
     // until the zero-size chunk), or for HTTP/1.0 everything until the connection closes.
     const readResponse = (socket: Socket, chunked: boolean) => new Promise<{ head: string; frames: string[]; body: string }>((resolve, reject) => {
@@ -220,11 +219,7 @@ describe('streaming through the gateway', () => {
 
   it('holds back and resumes a pipelined stream (the second request on a connection, answered after the first)', async () => {
     const { hostname, port } = new URL(gateway.url);
-    const call = (model: string) => {
-      const body = JSON.stringify(chat(model));
-      return `POST /v1/chat/completions HTTP/1.1\r\nhost: gateway\r\nauthorization: Bearer ${gateway.key}\r\n`
-        + `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
-    };
+    const call = (model: string) => chatCallBytes(gateway.key, chat(model));
     const socket = connect({ host: hostname, port: Number(port) });
     try {
       // Both requests at once: the second answer waits for the first, then runs into a client that stops reading.
@@ -290,15 +285,13 @@ describe('streaming through the gateway', () => {
 
   it('never writes an error answer into a running stream when a malformed request follows on its connection', async () => {
     const { hostname, port } = new URL(gateway.url);
-    const body = JSON.stringify(chat('fake/pause:30'));
     const socket = connect({ host: hostname, port: Number(port) });
     const received: Buffer[] = [];
     socket.on('data', (data: Buffer) => received.push(data));
     socket.on('error', () => {});
     const closed = new Promise((resolve) => socket.on('close', resolve));
     try {
-      socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: gateway\r\nauthorization: Bearer ${gateway.key}\r\n`
-        + `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      socket.write(chatCallBytes(gateway.key, chat('fake/pause:30')));
       await until(() => Buffer.concat(received).includes('data: '), 5000, 'the stream to start');
       socket.write('NOT HTTP AT ALL\r\n\r\n');
       await Promise.race([closed, sleep(5000)]);

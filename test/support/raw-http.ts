@@ -56,3 +56,10 @@ export function rawHttpRequest(method: string, target: string | Buffer, headers:
   lines.push(Buffer.from('\r\n'), Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8'));
   return Buffer.concat(lines);
 }
+
+/** A chat call as raw bytes on a kept-alive connection (`version` 1.0 for an old client), for tests that pipeline or watch the wire. */
+export function chatCallBytes(key: string, body: unknown, version: '1.1' | '1.0' = '1.1'): string {
+  const json = JSON.stringify(body);
+  return `POST /v1/chat/completions HTTP/${version}\r\nhost: gateway\r\nauthorization: Bearer ${key}\r\n`
+    + `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(json)}\r\n\r\n${json}`;
+}
