@@ -1,5 +1,5 @@
 // Prints where a V8 .cpuprofile (node --cpu-prof) spent its time: the top functions by self time,
-// and the project's own functions (src/) by total time (self plus callees, each sample counted once).
+// and the project's own functions (src/, or dist/ as npm start runs them) by total time (self plus callees, each sample counted once).
 // Usage: node bench/top-functions.ts <file.cpuprofile> [--top 25]
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
@@ -62,8 +62,8 @@ export function formatTopFunctions(file: string, top = 25): string {
   for (const fn of [...functions].sort((a, b) => b.selfMs - a.selfMs).slice(0, top)) {
     lines.push(`  ${pct(fn.selfMs)}  ${fn.selfMs.toFixed(0).padStart(7)} ms  ${fn.name}  ${fn.location}`);
   }
-  lines.push('', 'Project functions (src/) by total time:');
-  const own = functions.filter((fn) => fn.location.startsWith('src/')).sort((a, b) => b.totalMs - a.totalMs).slice(0, top);
+  lines.push('', 'Project functions (src/, run as dist/) by total time:');
+  const own = functions.filter((fn) => fn.location.startsWith('src/') || fn.location.startsWith('dist/')).sort((a, b) => b.totalMs - a.totalMs).slice(0, top);
   for (const fn of own) lines.push(`  ${pct(fn.totalMs)}  ${fn.totalMs.toFixed(0).padStart(7)} ms total  ${fn.selfMs.toFixed(0).padStart(6)} ms self  ${fn.name}  ${fn.location}`);
   return lines.join('\n');
 }
