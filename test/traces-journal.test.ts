@@ -153,13 +153,18 @@ describe('journal', () => {
   const fill = (db: DatabaseSync) => db.exec(`PRAGMA max_page_count = ${Number((db.prepare('PRAGMA page_count').get() as { page_count: number }).page_count)}`);
   const makeRoom = (db: DatabaseSync) => db.exec('PRAGMA max_page_count = 1073741823');
   const big = { role: 'user', content: 'x'.repeat(20_000) };
+  /** A journal (its own opener) whose database the test caps as full once its first record is in. */
+  const openFull = async (options: Partial<JournalOptions> = {}) => {
+    let opened: DatabaseSync | undefined;
+    const j = open({ rewriteDelayMs: 20, ...options, openDatabase: (dir) => (opened = openForTest(dir)) });
+    assert.equal(await j.append(call()), true);
+    const db = opened as DatabaseSync;
+    fill(db);
+    return { j, db };
+  };
 
   it('keeps records it cannot write (a full disk) in memory and writes them once it can: nothing lost, no restart', async () => {
-    let db: DatabaseSync | undefined;
-    // The journal's own opener; the test then caps the database's size.
-    const j = open({ rewriteDelayMs: 20, openDatabase: (dir) => (db = openForTest(dir)) });
-    assert.equal(await j.append(call()), true);
-    fill(db as DatabaseSync);
+    const { j, db } = await openFull();
     const calls = Array.from({ length: 5 }, () => call({ input: [big] }));
     // Not stored now: the appends say so at once (the caller keeps its spool file), nothing waits on them.
     assert.deepEqual(await Promise.all(calls.map((c) => j.append(c))), [false, false, false, false, false]);
@@ -172,18 +177,15 @@ describe('journal', () => {
     const health = shipperState(j.stats(), { paused: false, failures: 0, delivered: 0, retries: 0, lastError: { message: 'older', at: 0 } }, Date.now());
     assert.match(health.lastError ?? '', /^journal write failed: .*full/);
     // Space comes back: a later try writes them all.
-    makeRoom(db as DatabaseSync);
+    makeRoom(db);
     await until(() => calls.every((c) => j.get(c.id)?.delivery === 'pending'), 3000, 'the kept records to be stored');
     assert.equal(j.stats().backlog, 6);
     assert.equal(j.stats().writeErrors, 0);
   });
 
   it('a spool file kept because the journal was full is read again once it can write: its records need no restart', async () => {
-    let db: DatabaseSync | undefined;
     // One record fits in memory while the journal is full; the other two are only in their spool file.
-    const j = open({ rewriteDelayMs: 20, maxRewrite: 1, openDatabase: (dir) => (db = openForTest(dir)) });
-    await j.append(call());
-    fill(db as DatabaseSync);
+    const { j, db } = await openFull({ maxRewrite: 1 });
     const calls = [call({ input: [big] }), call({ input: [big] }), call({ input: [big] })];
     const file = join(dataDir, 'kept.jsonl');
     writeFileSync(file, `${calls.map((c) => JSON.stringify(c)).join('\n')}\n`);
@@ -195,7 +197,7 @@ describe('journal', () => {
     await new Promise((resolve) => setTimeout(resolve, 150));
     assert.ok(existsSync(file), 'kept while the journal is full');
     // Space comes back: the record held in memory goes in, then the file is read again and goes.
-    makeRoom(db as DatabaseSync);
+    makeRoom(db);
     await until(() => !existsSync(file), 3000, 'the kept file read again and removed');
     for (const c of calls) assert.equal(j.get(c.id)?.delivery, 'pending', `${c.id} journaled, to be delivered`);
     assert.equal(kept.size, 0);
@@ -227,28 +229,23 @@ describe('journal', () => {
   });
 
   it('keeps at most maxRewrite records in memory: past that, a record that cannot be written is lost, and counted', async () => {
-    let db: DatabaseSync | undefined;
-    const j = open({ rewriteDelayMs: 20, maxRewrite: 2, openDatabase: (dir) => (db = openForTest(dir)) });
-    await j.append(call());
-    fill(db as DatabaseSync);
+    const { j, db } = await openFull({ maxRewrite: 2 });
     const calls = [call({ input: [big] }), call({ input: [big] }), call({ input: [big] })];
     await Promise.all(calls.map((c) => j.append(c)));
     assert.equal(j.stats().writeErrors, 1);
-    makeRoom(db as DatabaseSync);
+    makeRoom(db);
     await until(() => j.get(calls[1]?.id ?? '') !== undefined, 3000, 'the kept ones to be stored');
     assert.ok(j.get(calls[0]?.id ?? ''));
     assert.equal(j.get(calls[2]?.id ?? ''), undefined);
   });
 
   it('at close, writes the records kept in memory if it can, and counts the ones it cannot', async () => {
-    let db: DatabaseSync | undefined;
-    const first = open({ rewriteDelayMs: 60_000, openDatabase: (dir) => (db = openForTest(dir)) });
-    await first.append(call());
-    fill(db as DatabaseSync);
+    const { j: first, db: firstDb } = await openFull({ rewriteDelayMs: 60_000 });
     const saved = [call({ input: [big] }), call({ input: [big] })];
     await Promise.all(saved.map((c) => first.append(c)));
-    makeRoom(db as DatabaseSync); // the next try is a minute away: close makes it
+    makeRoom(firstDb); // the next try is a minute away: close makes it
     first.close();
+    let db: DatabaseSync | undefined;
     const second = open({ rewriteDelayMs: 60_000, openDatabase: (dir) => (db = openForTest(dir)) });
     for (const c of saved) assert.ok(second.get(c.id), 'written at close');
     fill(db as DatabaseSync);
