@@ -163,9 +163,9 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
     }
   }
 
-  /** Records the outcomes the journal could not record before; false while it still cannot. */
-  function markUnmarked(): boolean {
-    if (unmarked.size === 0) return true;
+  /** Records the outcomes the journal could not record before (while it still cannot, they wait for the next call). */
+  function markUnmarked(): void {
+    if (unmarked.size === 0) return;
     try {
       const delivered = [...unmarked].filter(([, outcome]) => outcome.kind === 'delivered').map(([seq]) => seq);
       if (delivered.length > 0) journal.markDelivered(delivered);
@@ -175,9 +175,8 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
         unmarked.delete(seq);
       }
       logger.info({}, 'trace records delivered (or refused) earlier are now marked so in the journal');
-      return true;
     } catch {
-      return false;
+      // still no room: kept for the next step
     }
   }
 
