@@ -64,7 +64,7 @@ export function createSpool(dataDir: string): Spool {
       try {
         if (fd === -1) open(); // the last open failed (a full disk, too many files): try again
         else if (torn || bytes > maxFileBytes || (bytes > 0 && Date.now() - openedAt > maxFileAgeMs)) sealed = this.rotate();
-        const text = jsons.length === 1 ? `${jsons[0]}\n` : `${jsons.join('\n')}\n`;
+        const text = `${jsons.join('\n')}\n`;
         const written = writeSync(fd, text);
         // A short write (a full disk) is cut back off the file: the batch's records go to the worker as messages, and
         // whole lines of it left in the file would be read back a second time. Should that fail, the torn last line
