@@ -12,12 +12,16 @@ function clockTicksPerSecond(): number {
 }
 const ticksPerSecond = clockTicksPerSecond();
 
-/** User plus system CPU time of the whole process (all threads), in microseconds. */
-export function cpuMicros(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** User plus system CPU time in a `/proc/.../stat` line (a process's or one thread's), in microseconds. */
+function statCpuMicros(stat: string): number {
   // Fields after the command name (which may hold spaces) start at field 3; utime and stime are 14 and 15.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(fields[11]) + Number(fields[12])) / ticksPerSecond) * 1e6;
+}
+
+/** User plus system CPU time of the whole process (all threads), in microseconds. */
+export function cpuMicros(pid: number): number {
+  return statCpuMicros(readFileSync(`/proc/${pid}/stat`, 'utf8'));
 }
 
 function statusField(pid: number, name: string): number {
@@ -79,14 +83,13 @@ export function threadCpuMicros(pid: number): Map<string, number> {
     try {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
       const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      byName.set(name, (byName.get(name) ?? 0) + ((Number(fields[11]) + Number(fields[12])) / ticksPerSecond) * 1e6);
+      byName.set(name, (byName.get(name) ?? 0) + statCpuMicros(stat));
     } catch { /* the thread ended between the listing and the read */ }
   }
   return byName;
 }
 
-/** `after - before` per thread name, largest first, as "name 12.3" in `unit`s of `divisor` microseconds. */
+/** `after - before` per thread name in units of `divisor` microseconds, largest first, as "MainThread 68, V8Worker 4". */
 export function threadCpuSplit(before: Map<string, number>, after: Map<string, number>, divisor: number): string {
   return [...after].map(([name, micros]) => [name, (micros - (before.get(name) ?? 0)) / divisor] as const)
     .filter(([, share]) => share >= 0.5).sort((a, b) => b[1] - a[1]).map(([name, share]) => `${name} ${share.toFixed(0)}`).join(', ');
