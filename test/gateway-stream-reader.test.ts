@@ -103,8 +103,8 @@ describe('chat answers, streamed or whole, trace the same', () => {
 
   it('a refusal is kept, and shows as the same message', () => {
     const { whole, streamed } = both([{ content: null, refusal: 'I cannot help with that.', finish: 'stop' }]);
-    assert.equal((whole as { refusal?: string }).refusal, 'I cannot help with that.');
-    assert.equal((streamed as { refusal?: string }).refusal, 'I cannot help with that.');
+    assert.deepEqual(whole, { role: 'assistant', content: null, refusal: 'I cannot help with that.' });
+    assert.deepEqual(streamed, whole);
   });
 
   it('an answer with no content at all still shows as an (empty) assistant message, not as no output', () => {

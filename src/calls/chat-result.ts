@@ -144,10 +144,12 @@ function toOutput(state: ChoiceState): CallOutput {
   const toolCalls: ToolCall[] = [...state.tools.entries()].sort(([a], [b]) => a - b)
     .map(([, call]) => ({ ...(call.id === undefined ? {} : { id: call.id }), type: call.type, function: { name: call.name, arguments: call.arguments.toString() } }));
   const content = state.content.toString();
+  const refusal = state.refusal.toString() || undefined;
+  // No text beside tool calls or a refusal: `null`, as the whole message has it (OpenAI's own shape).
   return {
     role: 'assistant',
-    content: content || (toolCalls.length > 0 ? null : ''),
-    refusal: state.refusal.toString() || undefined,
+    content: content || (toolCalls.length > 0 || refusal !== undefined ? null : ''),
+    refusal,
     reasoning: state.reasoning.toString() || undefined,
     toolCalls: toolCalls.length > 0 ? toolCalls : undefined,
     finishReason: state.finishReason,
