@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createChatStreamReader, readChatBody } from '../src/calls/chat-result.ts';
 import { outputMessage } from '../src/traces/generation-fields.ts';
-import { createResponsesStreamReader } from '../src/calls/responses-result.ts';
+import { createResponsesStreamReader, readResponsesBody } from '../src/calls/responses-result.ts';
 import { TextBuilder } from '../src/calls/text-builder.ts';
 
 const event = (json: unknown) => ({ data: JSON.stringify(json), json });
@@ -141,5 +141,23 @@ describe('responses stream reader', () => {
     const pieces = Array.from({ length: 70 }, (_, i) => `w${i} `);
     for (const delta of pieces) reader.add(event({ type: 'response.output_text.delta', delta }), 1);
     assert.equal(reader.summary().output?.content, pieces.join(''));
+  });
+
+  it('keeps the streamed text of a response that failed with an empty output, with its status', () => {
+    const reader = createResponsesStreamReader();
+    reader.add(event({ type: 'response.output_text.delta', delta: 'Part' }), 1);
+    reader.add(event({ type: 'response.failed', response: { id: 'resp_1', status: 'failed', output: [], error: { code: 'server_error', message: 'boom' } } }), 2);
+    const summary = reader.summary();
+    assert.deepEqual(summary.output, { role: 'assistant', content: 'Part' });
+    assert.match(summary.error ?? '', /boom/);
+  });
+
+  it('a response that failed before saying anything has no output, not an empty answer; a completed empty one keeps its empty message', () => {
+    assert.equal(readResponsesBody({ id: 'resp_1', status: 'failed', output: [], error: { message: 'boom' } }).output, undefined);
+    assert.equal(readResponsesBody({ id: 'resp_1', status: 'incomplete', output: [{ type: 'message', content: [] }] }).output, undefined);
+    const completed = readResponsesBody({ id: 'resp_2', status: 'completed', output: [] }).output;
+    assert.deepEqual(outputMessage(completed), { role: 'assistant', content: '' });
+    const partial = readResponsesBody({ id: 'resp_3', status: 'incomplete', output: [{ type: 'message', content: [{ type: 'output_text', text: 'Half' }] }] }).output;
+    assert.deepEqual(outputMessage(partial), { role: 'assistant', content: 'Half' });
   });
 });

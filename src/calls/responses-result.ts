@@ -35,8 +35,13 @@ function readOutput(items: unknown): CallOutput | undefined {
   };
 }
 
+/** Nothing was said: no text, no reasoning, no tool call. */
+const saidNothing = (output: CallOutput) => output.content === '' && output.reasoning === undefined && output.toolCalls === undefined;
+
 export function readResponsesBody(json: Json): ResponseSummary {
-  const output = readOutput(json.output);
+  let output = readOutput(json.output);
+  // A response that failed (or stopped) before saying anything has no answer: no output, rather than an empty one.
+  if (output && saidNothing(output) && json.status !== 'completed') output = undefined;
   if (output && typeof json.status === 'string') output.finishReason = json.status;
   return {
     ...readUsage(json.usage),
@@ -77,8 +82,11 @@ export function createResponsesStreamReader() {
       }
     },
     summary(): ResponseSummary {
-      // A stream cut before its final event still shows what was said.
-      if (!summary.output && streamedText.length > 0) summary.output = { role: 'assistant', content: streamedText.toString() };
+      // A stream cut before its final event, or whose final event carries less than was streamed (a
+      // `response.failed` with an empty output), still shows what was said.
+      if (streamedText.length > 0 && (!summary.output || saidNothing(summary.output))) {
+        summary.output = { ...summary.output, role: 'assistant', content: streamedText.toString() };
+      }
       return { ...summary, error: error ?? summary.error, firstTokenAt, done };
     },
   };
