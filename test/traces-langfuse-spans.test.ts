@@ -212,6 +212,22 @@ describe('toOtlpSpan', () => {
       check: (span) => assertToolsInInput(attributes(span)),
     },
     {
+      name: 'a Responses call offering tools: the tools and tool_choice are in the input once, not in the parameters too',
+      call: {
+        endpoint: 'responses',
+        input: { instructions: 'Be brief.', input: 'Hi', tools: [{ type: 'function', name: 'get_weather' }] },
+        modelParameters: { temperature: 0, tools: [{ type: 'function', name: 'get_weather' }], tool_choice: 'auto' },
+      },
+      expect: {},
+      check(span) {
+        const values = attributes(span);
+        assert.deepEqual(json(values['langfuse.observation.input']), {
+          instructions: 'Be brief.', input: 'Hi', tools: [{ type: 'function', name: 'get_weather' }], tool_choice: 'auto',
+        });
+        assert.deepEqual(json(values['langfuse.observation.model.parameters']), { temperature: 0 });
+      },
+    },
+    {
       name: 'the release and environment the call was made under win over the shipping process\'s (a backlog shipped after an upgrade)',
       call: { release: 'v1.0.0', environment: 'blue' },
       expect: { 'langfuse.release': 'v1.0.0', 'langfuse.environment': 'blue' },

@@ -39,16 +39,19 @@ const toolKeys = ['tools', 'tool_choice', 'functions', 'function_call'];
 /**
  * For chat calls that offer tools, the input is `{messages, tools, tool_choice}` (what Langfuse's
  * own OpenAI integration sends, so the UI and playground show the tools with the messages) and the
- * tools leave the model parameters; otherwise the input is the request's input as recorded.
+ * tools leave the model parameters; a Responses call's input is `{instructions, input, tools, tool_choice}`
+ * the same way. Otherwise the input is the request's input as recorded.
  */
 export function inputAndParameters(call: LlmCall): { input: unknown; modelParameters?: Record<string, unknown> } {
   const parameters = { ...call.modelParameters };
   let input = call.input;
   const offersTools = toolKeys.some((key) => parameters[key] !== undefined);
-  // The record keeps chat input as the messages, or as `{messages, tools}` when the call offered tools.
-  const withMessages = isObject(input) && Array.isArray(input.messages) ? input : undefined;
-  if (call.endpoint === 'chat.completions' && (Array.isArray(input) || withMessages) && offersTools) {
-    const wrapped: Record<string, unknown> = withMessages ? { ...withMessages } : { messages: input };
+  // The record keeps chat input as the messages, or as `{messages, tools}` when the call offered tools; a
+  // Responses call's as `{instructions, input, tools}` when it has instructions or tools (build-call.ts).
+  const wrapped: Record<string, unknown> | undefined = call.endpoint === 'chat.completions'
+    ? (Array.isArray(input) ? { messages: input } : isObject(input) && Array.isArray(input.messages) ? { ...input } : undefined)
+    : call.endpoint === 'responses' && isObject(input) && 'input' in input ? { ...input } : undefined;
+  if (wrapped && offersTools) {
     for (const key of toolKeys) {
       if (parameters[key] === undefined) continue;
       wrapped[key] = parameters[key];
