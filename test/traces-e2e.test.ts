@@ -236,7 +236,8 @@ describe('trace privacy and sampling settings', () => {
     const unsampled = await startGateway({ OPENROUTER_BASE_URL: upstream.url, TRACE_SAMPLE_RATE: '0', ...lf }, { pipeline: true });
     try {
       const body = { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'my secret question' }], temperature: 0.1,
-        prediction: { type: 'content', content: 'my secret draft' } };
+        prediction: { type: 'content', content: 'my secret draft' },
+        tools: [{ type: 'function', function: { name: 'lookup', description: 'my secret tool description', parameters: { type: 'object' } } }] };
       const response = await post(`${privateGateway.url}/v1/chat/completions`, body, { 'x-api-key': privateGateway.key });
       const [trace] = await langfuse.waitForTraces(1, 5000);
       assert.equal(trace?.id, response.headers['x-trace-id']);
@@ -246,6 +247,7 @@ describe('trace privacy and sampling settings', () => {
       assert.equal(g.metadata.finish_reason, 'stop');
       assert.ok(!JSON.stringify(trace).includes('my secret question'));
       assert.ok(!JSON.stringify(trace).includes('my secret draft'), 'a predicted output is content too');
+      assert.ok(!JSON.stringify(trace).includes('my secret tool'), 'tool definitions are part of the prompt: content too');
       assert.ok(!JSON.stringify(trace).includes('Hello from fake OpenRouter'));
       assert.equal(g.usageDetails?.total, 19);
       assert.deepEqual(g.costDetails, { total: 0.00042 });

@@ -26,8 +26,11 @@ export interface CallFacts {
 
 /** Body keys that are the input or the call's identity, not model parameters. */
 const notParameters = new Set(['model', 'messages', 'input', 'prompt', 'instructions', 'stream', 'user', 'session_id', 'metadata', 'trace']);
-/** Parameters that carry content (a predicted output, a completion's suffix): left out with TRACE_CONTENT=false. */
-const contentParameters = new Set(['prediction', 'suffix']);
+/**
+ * Parameters that carry content (a predicted output, a completion's suffix, tool definitions, whose descriptions are
+ * prompt text): left out with TRACE_CONTENT=false. With content on, the tools show in the input (generation-fields.ts).
+ */
+const contentParameters = new Set(['prediction', 'suffix', 'tools', 'functions']);
 
 function inputOf(endpoint: Endpoint, body: Record<string, unknown>): unknown {
   if (endpoint === 'chat.completions') return body.tools ? { messages: body.messages, tools: body.tools } : body.messages;
