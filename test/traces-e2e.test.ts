@@ -116,6 +116,18 @@ describe('Langfuse traces of proxied calls', () => {
     assert.equal(generation(trace).metadata.workflow, 'invoice-triage');
   });
 
+  it('keeps `client` for the user agent: a client\'s own metadata.client never takes its place, with or without one', async () => {
+    const metadata = { client: 'my-client-label', workflow: 'w' };
+    const messages = [{ role: 'user', content: 'Hi' }];
+    const withAgent = (await traced({ model: 'openai/gpt-4o-mini', messages, metadata }, { 'user-agent': 'n8n/1.110' })).trace;
+    assert.equal(withAgent.metadata.client, 'n8n/1.110');
+    assert.equal(generation(withAgent).metadata.client, 'n8n/1.110');
+    const withoutAgent = (await traced({ model: 'openai/gpt-4o-mini', messages, metadata })).trace;
+    assert.equal(withoutAgent.metadata.client, undefined);
+    assert.equal(generation(withoutAgent).metadata.client, undefined);
+    assert.equal(withoutAgent.metadata.workflow, 'w');
+  });
+
   it('records reasoning text and reasoning tokens', async () => {
     for (const stream of [false, true]) {
       const { trace } = await traced({ model: 'fake/reasoning', stream, messages: [{ role: 'user', content: '6*7?' }], reasoning: { effort: 'high' } });

@@ -59,7 +59,7 @@ export function openCall(deps: LlmRouteDeps, endpoint: Endpoint, request: Fastif
   // A shutdown whose drain ran out ends the call like a time limit: the client gets an error, the trace says why.
   const endForShutdown = () => { state.shuttingDown = true; controller.abort(); };
   deps.running?.add(endForShutdown);
-  const agent = cleanLabel(headerText(request.headers['user-agent']), 120);
+  const metadata = withAgent(identity.metadata, cleanLabel(headerText(request.headers['user-agent']), 120));
 
   return {
     endpoint,
@@ -74,7 +74,7 @@ export function openCall(deps: LlmRouteDeps, endpoint: Endpoint, request: Fastif
       const summary = answer.generationId === undefined && state.generationId !== undefined ? { ...answer, generationId: state.generationId } : answer;
       const call = buildCall({
         id, endpoint, identity, body, stream, startTime, endTime: now(), status, summary, failure,
-        captureContent: config.traces.captureContent, metadata: agent ? { ...identity.metadata, client: agent } : identity.metadata,
+        captureContent: config.traces.captureContent, metadata,
         release: config.traces.release, environment: config.traces.environment,
       });
       info.outcome = call.outcome;
@@ -87,4 +87,15 @@ export function openCall(deps: LlmRouteDeps, endpoint: Endpoint, request: Fastif
       reply.raw.off('close', onClose);
     },
   };
+}
+
+/**
+ * The call's metadata: the client's, with `client` set to its user agent. `client` is the gateway's key, like the
+ * ones the spans write: a client's own `client` never stands in for the user agent, even when there is none.
+ */
+function withAgent(metadata: CallIdentity['metadata'], agent: string | undefined): CallIdentity['metadata'] {
+  if (agent) return { ...metadata, client: agent };
+  if (!('client' in metadata)) return metadata;
+  const { client: _clientsOwn, ...rest } = metadata;
+  return rest;
 }
