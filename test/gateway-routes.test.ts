@@ -150,6 +150,13 @@ describe('session id smuggled in response_format.type', () => {
     });
   }
 
+  it('changes nothing else in the body it re-serialises: numbers keep the digits the client wrote', async () => {
+    const raw = '{"model":"m/x","messages":[],"seed":12345678901234567890,"temperature":1.0,"top_p":0.10,"logit_bias":{"50256":-1e2},"response_format":{"type":"sess-big"}}';
+    await post(`${gateway.url}/chat/completions`, raw, { 'x-api-key': gateway.key });
+    assert.equal(upstream.requests.at(-1)?.rawBody, '{"model":"m/x","messages":[],"seed":12345678901234567890,"temperature":1.0,"top_p":0.10,"logit_bias":{"50256":-1e2},"session_id":"sess-big"}');
+    assert.equal(gateway.calls.at(-1)?.sessionId, 'sess-big');
+  });
+
   it('finds the smuggled id in text.format.type on /responses (n8n)', async () => {
     await post(`${gateway.url}/responses`, { model: 'm/x', input: 'Hi', text: { format: { type: 'session_9' }, verbosity: 'low' } }, { 'x-api-key': gateway.key });
     assert.deepEqual(sent().text, { verbosity: 'low' });

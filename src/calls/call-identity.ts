@@ -88,6 +88,22 @@ export function unsmuggleSession(endpoint: Endpoint, body: Body, sessionId: stri
   return next;
 }
 
+/** JSON.parse's source-text access and JSON.rawJSON (Node 21+; not yet in TypeScript's es2024 lib). */
+const sourceJson = JSON as unknown as {
+  parse(text: string, reviver: (key: string, value: unknown, context: { source?: string }) => unknown): unknown;
+  rawJSON(text: string): unknown;
+};
+
+/**
+ * The request body to send upstream once the smuggled format is taken out: re-serialised, with every number written
+ * as the client wrote it (a seed above 2^53, `1.0`), which a parse and stringify would change.
+ */
+export function unsmuggledBody(endpoint: Endpoint, raw: Buffer, sessionId: string | undefined): string {
+  const exact = sourceJson.parse(raw.toString('utf8'), (_key, value, context) =>
+    typeof value === 'number' && context.source !== undefined ? sourceJson.rawJSON(context.source) : value) as Body;
+  return JSON.stringify(unsmuggleSession(endpoint, exact, sessionId));
+}
+
 export function identifyCall(endpoint: Endpoint, body: Body, headers: IncomingHttpHeaders, defaultTags: string[]): CallIdentity {
   const smuggledType = smuggledFormatType(endpoint, body);
   const smuggledSessionId = smuggledType === undefined ? undefined : cleanLabel(smuggledType, 256);

@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errors } from '../errors.ts';
 import type { ProxyError } from '../errors.ts';
 import type { Endpoint } from '../calls/llm-call.ts';
-import { identifyCall, unsmuggleSession } from '../calls/call-identity.ts';
+import { identifyCall, unsmuggledBody, unsmuggleSession } from '../calls/call-identity.ts';
 import { createStreamReader, summarizeBody } from '../calls/response-summary.ts';
 import { tapStream } from '../calls/stream-tap.ts';
 import { backoffHeaders, forwardableHeaders, headerValue } from '../upstream/response-headers.ts';
@@ -48,7 +48,7 @@ async function handleCall(deps: LlmRouteDeps, endpoint: Endpoint, path: string, 
     try {
       // Re-serialise only when the session id was taken out of the body; otherwise send the client's bytes.
       response = await deps.upstream.request({
-        method: 'POST', path, body: smuggled ? JSON.stringify(body) : parsed.raw, signal: ctx.signal,
+        method: 'POST', path, body: smuggled ? unsmuggledBody(endpoint, parsed.raw, identity.smuggledSessionId) : parsed.raw, signal: ctx.signal,
         headers: identity.sessionHeader ? { 'x-session-id': identity.sessionHeader } : undefined,
       });
     } catch (cause) {
