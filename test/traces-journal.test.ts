@@ -270,6 +270,7 @@ describe('journal', () => {
     assert.deepEqual(j.pending(10).map((row) => row.seq)[0], c);
     assert.equal(j.get(calls[0]!.id)?.delivery, 'delivered');
     assert.ok(j.get(calls[0]!.id)?.deliveredAt);
+    assert.equal(j.get(calls[0]!.id)?.attempts, 2, 'the failed attempt and the one that delivered');
     assert.deepEqual({ ...j.get(calls[1]!.id), call: undefined }, { call: undefined, delivery: 'rejected', attempts: 2, lastError: 'HTTP 400: bad span', deliveredAt: undefined });
     const stats = j.stats();
     assert.deepEqual([stats.total, stats.backlog, stats.rejected], [5, 4, 1]);

@@ -45,7 +45,8 @@ export function createJournalDelivery(db: DatabaseSync, now: () => number, cache
       if (seqs.length > 0) statement.run(...params, JSON.stringify(seqs));
     };
   }
-  const delivered = forSeqs(`UPDATE calls SET delivery = 'delivered', delivered_at = ?, last_error = NULL
+  // Every attempt counts, the one that delivered too (as a rejected row's last one does).
+  const delivered = forSeqs(`UPDATE calls SET delivery = 'delivered', delivered_at = ?, attempts = attempts + 1, last_error = NULL
     WHERE seq IN (SELECT value FROM json_each(?)) AND delivery = 'pending'`);
   const failed = forSeqs('UPDATE calls SET attempts = attempts + 1, last_error = ? WHERE seq IN (SELECT value FROM json_each(?))');
   const rejected = forSeqs(`UPDATE calls SET delivery = 'rejected', attempts = attempts + 1, last_error = ?
