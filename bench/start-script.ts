@@ -1,5 +1,5 @@
 // What `npm start` gives the gateway (package.json scripts.start), so the benchmark runs the gateway the way
-// users do: `[NAME=value ...] node <these flags> dist/main.js` (`npm run bench` builds dist/ first).
+// users do: `[NAME=value ...] [exec] node <these flags> dist/main.js` (`npm run bench` builds dist/ first).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -18,6 +18,8 @@ export function startScript(repo: string): StartScript {
     const [name, ...value] = (words.shift() ?? '').split('=');
     env[name ?? ''] = value.join('=');
   }
+  // `exec`: the shell npm runs the script in becomes node, so a signal to npm's child reaches the gateway.
+  if (words[0] === 'exec') words.shift();
   if (words[0] !== 'node') return { env, nodeFlags: [] };
   return { env, nodeFlags: words.slice(1).filter((word) => word.startsWith('--')) };
 }

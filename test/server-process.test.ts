@@ -69,6 +69,26 @@ describe('the gateway process', () => {
     assert.equal(await third.stop('SIGTERM'), 0);
   });
 
+  it('stops on a SIGTERM sent to `npm start` (what docker stop, systemd or kill send): the gateway drains and exits with it', async (t) => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'gw-npm-'));
+    const gateway = await startGatewayProcess({ DATA_DIR: dataDir, API_KEY: 'npm-key-123456' }, { npmStart: true, timeoutMs: 30_000 });
+    t.after(() => {
+      // Whatever is left of the process group (a gateway that outlived npm), so nothing holds the port or DATA_DIR.
+      try { process.kill(-gateway.child.pid!, 'SIGKILL'); } catch { /* all gone */ }
+      rmSync(dataDir, { recursive: true, force: true });
+    });
+    assert.equal((await get(`${gateway.url}/health`, { 'x-api-key': 'npm-key-123456' })).status, 200);
+    gateway.child.kill('SIGTERM');
+    await gateway.exited;
+    assert.match(gateway.output(), /shutting down/, 'the gateway itself got the signal');
+    let refused = false;
+    for (const deadline = Date.now() + 5000; Date.now() < deadline && !refused;) {
+      refused = await get(`${gateway.url}/health`).then(() => false, () => true);
+      if (!refused) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.ok(refused, 'no gateway answers after npm start has ended');
+  });
+
   it('runs from the built output with a single node command', async (t) => {
     if (!existsSync(join(root, 'dist/main.js'))) {
       const build = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { encoding: 'utf8' });

@@ -15,11 +15,19 @@ export interface GatewayProcess {
   stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
-export async function startGatewayProcess(env: Record<string, string>, options: { cwd?: string; timeoutMs?: number; entry?: string } = {}): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, [`${root}${options.entry ?? 'src/main.ts'}`], {
+/**
+ * `npmStart`: through `npm start` (its start script, without the build before it), in a process group of its own, so
+ * that whatever npm started can be found and killed even if npm is gone.
+ */
+export async function startGatewayProcess(env: Record<string, string>, options: { cwd?: string; timeoutMs?: number; entry?: string; npmStart?: boolean } = {}): Promise<GatewayProcess> {
+  // Under `npm test`, npm says where it is; otherwise the npm on the PATH.
+  const npm = process.env.npm_execpath ? [process.execPath, process.env.npm_execpath] : ['npm'];
+  const [command = '', ...args] = options.npmStart ? [...npm, 'start', '--ignore-scripts'] : [process.execPath, `${root}${options.entry ?? 'src/main.ts'}`];
+  const child = spawn(command, args, {
     cwd: options.cwd ?? root,
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', LOG_FORMAT: 'json', ...env },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', LOG_FORMAT: 'json', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.npmStart === true,
   });
   let output = '';
   child.stdout?.setEncoding('utf8').on('data', (text: string) => { output += text; });
