@@ -59,7 +59,7 @@ async function main() {
   });
 
   const address = await app.listen({ port: config.port, host: config.host });
-  for (const line of startupReport(config, address)) logger.info(line);
+  for (const { level, line } of startupReport(config, address)) logger[level](line);
   if (config.apiKeyGenerated) {
     // The seed's behaviour: a random key, shown once on the console (never in the structured log).
     process.stderr.write(`\n  API_KEY is not set. This run's gateway key (it changes on every restart):\n\n    ${config.apiKeys[0]}\n\n  Set API_KEY in .env to keep a fixed key.\n\n`);

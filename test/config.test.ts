@@ -186,7 +186,7 @@ describe('configuration', () => {
   });
 
   it('warns at start-up about an API_KEY too short to be safe or to be scrubbed from traces', () => {
-    const warns = (env: Record<string, string>) => startupReport(loadConfig(env), 'http://0.0.0.0:8000').some((line) => /API_KEY is shorter than 8/.test(line));
+    const warns = (env: Record<string, string>) => startupReport(loadConfig(env), 'http://0.0.0.0:8000').some(({ level, line }) => level === 'warn' && /API_KEY is shorter than 8/.test(line));
     assert.equal(warns({ API_KEY: 'Pa55w0r' }), true);
     assert.equal(warns({ API_KEY: 'long-enough-key,short' }), true);
     assert.equal(warns({ API_KEY: 'long-enough-key' }), false);

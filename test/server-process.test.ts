@@ -37,6 +37,20 @@ describe('the gateway process', () => {
     }
   });
 
+  it('says what is missing at LOG_LEVEL=warn too', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'gw-nokeys-warn-'));
+    const gateway = await startGatewayProcess({ DATA_DIR: dataDir, LOG_LEVEL: 'warn', LANGFUSE_PUBLIC_KEY: 'pk-lf-only' }, { ready: /Langfuse: NOT configured[^\n]*\n/ });
+    try {
+      const output = gateway.output();
+      assert.match(output, /OpenRouter: NOT configured\. Set OPENROUTER_API_KEY/);
+      assert.match(output, /Langfuse: NOT configured: LANGFUSE_SECRET_KEY is missing/);
+      assert.doesNotMatch(output, /gateway listening on/, 'the rest stays at info');
+    } finally {
+      assert.equal(await gateway.stop('SIGTERM'), 0);
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('stops at start-up with one line naming a bad variable', () => {
     const result = spawnSync(process.execPath, [`${root}src/main.ts`], { env: { PATH: process.env.PATH, PORT: 'not-a-port' }, encoding: 'utf8', timeout: 15_000 });
     assert.equal(result.status, 1);

@@ -19,7 +19,7 @@ export interface GatewayProcess {
  * `npmStart`: through `npm start` (its start script, without the build before it), in a process group of its own, so
  * that whatever npm started can be found and killed even if npm is gone.
  */
-export async function startGatewayProcess(env: Record<string, string>, options: { cwd?: string; timeoutMs?: number; entry?: string; npmStart?: boolean } = {}): Promise<GatewayProcess> {
+export async function startGatewayProcess(env: Record<string, string>, options: { cwd?: string; timeoutMs?: number; entry?: string; npmStart?: boolean; ready?: RegExp } = {}): Promise<GatewayProcess> {
   // Under `npm test`, npm says where it is; otherwise the npm on the PATH.
   const npm = process.env.npm_execpath ? [process.execPath, process.env.npm_execpath] : ['npm'];
   const [command = '', ...args] = options.npmStart ? [...npm, 'start', '--ignore-scripts'] : [process.execPath, `${root}${options.entry ?? 'src/main.ts'}`];
@@ -35,10 +35,11 @@ export async function startGatewayProcess(env: Record<string, string>, options: 
   const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
   const deadline = Date.now() + (options.timeoutMs ?? 15_000);
   for (;;) {
-    const match = /gateway listening on (http:\/\/[^\s"]+)/.exec(output);
-    if (match?.[1]) {
+    // `ready`: another line to wait for (when the listening line is below LOG_LEVEL); the url is then unknown.
+    const match = (options.ready ?? /gateway listening on (http:\/\/[^\s"]+)/).exec(output);
+    if (match) {
       return {
-        url: match[1], child, output: () => output, exited,
+        url: match[1] ?? '', child, output: () => output, exited,
         async stop(signal = 'SIGTERM') {
           if (child.exitCode === null && child.signalCode === null) child.kill(signal);
           return exited;
