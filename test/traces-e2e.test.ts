@@ -116,8 +116,8 @@ describe('Langfuse traces of proxied calls', () => {
     assert.equal(generation(trace).metadata.workflow, 'invoice-triage');
   });
 
-  it('keeps `client` for the user agent: a client\'s own metadata.client never takes its place, with or without one', async () => {
-    const metadata = { client: 'my-client-label', workflow: 'w' };
+  it('keeps `client` for the user agent and the gateway\'s keys for its own values: a client\'s metadata never takes their place, in Langfuse or the viewer', async () => {
+    const metadata = { client: 'my-client-label', generation_id: 'evil', outcome: 'evil', workflow: 'w' };
     const messages = [{ role: 'user', content: 'Hi' }];
     const withAgent = (await traced({ model: 'openai/gpt-4o-mini', messages, metadata }, { 'user-agent': 'n8n/1.110' })).trace;
     assert.equal(withAgent.metadata.client, 'n8n/1.110');
@@ -126,6 +126,12 @@ describe('Langfuse traces of proxied calls', () => {
     assert.equal(withoutAgent.metadata.client, undefined);
     assert.equal(generation(withoutAgent).metadata.client, undefined);
     assert.equal(withoutAgent.metadata.workflow, 'w');
+    for (const trace of [withAgent, withoutAgent]) {
+      // The journal's record is what the viewer's /api/traces/:id shows.
+      const viewed = gateway.traces?.journal.get(trace.id)?.call;
+      assert.deepEqual(viewed?.metadata, trace === withAgent ? { workflow: 'w', client: 'n8n/1.110' } : { workflow: 'w' });
+      assert.match(String(trace.metadata.generation_id), /^gen-\d+-/, 'the upstream\'s generation id, not the client\'s');
+    }
   });
 
   it('records reasoning text and reasoning tokens', async () => {

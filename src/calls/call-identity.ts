@@ -132,8 +132,15 @@ export function identifyCall(endpoint: Endpoint, body: Body, headers: IncomingHt
 const maxMetadataKeys = 50;
 
 /**
+ * Metadata keys the gateway writes itself: `client` (the user agent) and the call's own facts (langfuse-spans.ts).
+ * A client's key of the same name is dropped, so neither Langfuse nor the trace viewer shows it in their place.
+ */
+const gatewayMetadataKeys = new Set(['client', 'requested_model', 'provider', 'generation_id', 'endpoint', 'http_status', 'outcome', 'stream', 'finish_reason']);
+
+/**
  * The client's metadata as trace metadata: numbers and booleans as they are, strings cleaned and capped,
- * anything else as capped JSON text. At most 50 keys; keys and values cleaned like every client label.
+ * anything else as capped JSON text. At most 50 keys; keys and values cleaned like every client label; the
+ * gateway's own keys left out.
  */
 export function clientMetadata(metadata: Record<string, unknown>): Record<string, string | number | boolean> {
   const out: Record<string, string | number | boolean> = {};
@@ -141,7 +148,7 @@ export function clientMetadata(metadata: Record<string, unknown>): Record<string
   for (const [rawKey, value] of Object.entries(metadata)) {
     if (count >= maxMetadataKeys) break;
     const key = cleanLabel(rawKey, 64);
-    if (key === undefined || value === undefined || value === null) continue;
+    if (key === undefined || gatewayMetadataKeys.has(key) || value === undefined || value === null) continue;
     const clean = typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value)) ? value
       : cleanLabel(typeof value === 'string' ? value : JSON.stringify(value), 1000);
     if (clean === undefined) continue;

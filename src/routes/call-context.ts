@@ -59,7 +59,9 @@ export function openCall(deps: LlmRouteDeps, endpoint: Endpoint, request: Fastif
   // A shutdown whose drain ran out ends the call like a time limit: the client gets an error, the trace says why.
   const endForShutdown = () => { state.shuttingDown = true; controller.abort(); };
   deps.running?.add(endForShutdown);
-  const metadata = withAgent(identity.metadata, cleanLabel(headerText(request.headers['user-agent']), 120));
+  // `client` is the user agent: the client's own metadata cannot hold that key (call-identity.ts).
+  const agent = cleanLabel(headerText(request.headers['user-agent']), 120);
+  const metadata = agent ? { ...identity.metadata, client: agent } : identity.metadata;
 
   return {
     endpoint,
@@ -87,15 +89,4 @@ export function openCall(deps: LlmRouteDeps, endpoint: Endpoint, request: Fastif
       reply.raw.off('close', onClose);
     },
   };
-}
-
-/**
- * The call's metadata: the client's, with `client` set to its user agent. `client` is the gateway's key, like the
- * ones the spans write: a client's own `client` never stands in for the user agent, even when there is none.
- */
-function withAgent(metadata: CallIdentity['metadata'], agent: string | undefined): CallIdentity['metadata'] {
-  if (agent) return { ...metadata, client: agent };
-  if (!('client' in metadata)) return metadata;
-  const { client: _clientsOwn, ...rest } = metadata;
-  return rest;
 }
