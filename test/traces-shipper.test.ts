@@ -207,6 +207,7 @@ describe('trace shipper', () => {
     const state = shipper.state();
     assert.equal(state.rejected, 1);
     assert.equal(state.delivered, 5);
+    assert.equal(state.status, 'partly_refused', 'not "idle": a refused row waits for a restart');
     assert.ok(fake.rejections.every((rejection) => rejection.status === 400));
     // Another record refused for the same reason is kept too, without another log line.
     await record(call({ level: 'LOUD' as LlmCall['level'] }));

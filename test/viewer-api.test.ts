@@ -7,7 +7,7 @@ import { startViewerGateway } from './support/viewer-gateway.ts';
 import type { ViewerGateway } from './support/viewer-gateway.ts';
 import { startFakeLangfuse } from './fakes/fake-langfuse.ts';
 
-const csp = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'";
+const csp = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 let counter = 0;
 function call(overrides: Partial<LlmCall> = {}): LlmCall {
@@ -128,6 +128,7 @@ describe('trace viewer API', () => {
     const response = await gateway.app.inject({ url: `/api/traces/${record.id}`, headers: headers() });
     assert.equal(response.statusCode, 200);
     assert.equal(response.headers['cache-control'], 'no-store');
+    assert.equal(response.headers['x-content-type-options'], 'nosniff');
     assert.match(String(response.headers['content-type']), /^application\/json/);
     const { delivery, attempts, lastError, deliveredAt, ...rest } = response.json();
     assert.deepEqual(rest, JSON.parse(JSON.stringify(record)), 'the same record Langfuse gets');

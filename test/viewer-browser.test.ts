@@ -189,6 +189,50 @@ describe('trace viewer in a browser', () => {
     assert.deepEqual(await rowIds(), [ids.limited]);
   });
 
+  it('clears the old results under the error of a bad filter, and says so for a mangled call address', async () => {
+    await page.goto(`${gateway.url}/ui#/?user=ana`);
+    await rowCountIs(3);
+    const known = problems.length;
+    await page.goto(`${gateway.url}/ui#/?status=abc`);
+    await page.locator('#list-error:not([hidden])').waitFor();
+    // The browser logs the API's 400: expected here, and only that.
+    assert.deepEqual(problems.splice(known).filter((problem) => !/status of 400/.test(problem)), []);
+    assert.match(await page.locator('#list-error').innerText(), /status/);
+    await rowCountIs(0);
+    assert.equal(await page.locator('#chart *').count(), 0, 'no chart of the previous results');
+    await page.goto(`${gateway.url}/ui#/call/%E0%A4%A`);
+    await page.locator('#detail-view', { hasText: 'does not name a call' }).waitFor();
+  });
+
+  it('keeps the keyboard focus on its row when auto-refresh redraws the list, and leaves the chart out of the tab order', async () => {
+    await page.goto(`${gateway.url}/ui#/`);
+    await rows().first().waitFor();
+    const before = await rows().count();
+    const focusedId = await rows().nth(1).getAttribute('data-id');
+    await page.focus(`#calls tr[data-id="${focusedId}"] a`);
+    await callGateway('late', { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'One more' }] }, {});
+    for (const deadline = Date.now() + 8000; await rows().count() === before;) {
+      if (Date.now() > deadline) throw new Error('auto-refresh did not show the new call');
+      await page.waitForTimeout(50);
+    }
+    assert.equal(await page.locator('#calls tbody tr:has(a:focus)').getAttribute('data-id', { timeout: 1000 }), focusedId);
+    const bars = page.locator('#chart a');
+    assert.ok(await bars.count() > 0);
+    assert.equal(await page.locator('#chart a[tabindex="-1"]').count(), await bars.count());
+  });
+
+  it('warns in the top bar when Langfuse refused some calls, instead of "up to date"', async () => {
+    // The page's own module, as the top bar uses it, with the state /health would give.
+    const shown: Array<{ text: string | null; className: string }> = await page.evaluate(async (url) => {
+      const { deliverySummary } = await import(url);
+      return deliverySummary({ mode: 'langfuse', status: 'partly_refused', rejected: 4, backlog: 4, delivered: 10, lastError: 'HTTP 400: bad span' })
+        .map((node: { textContent: string | null; className: string }) => ({ text: node.textContent, className: node.className }));
+    }, '/ui/badges.js');
+    assert.match(shown[0]?.text ?? '', /refused 4 calls/);
+    assert.match(shown[0]?.className ?? '', /\bwarn\b/);
+    assert.doesNotMatch(shown.map((part) => part.text).join(' '), /up to date/);
+  });
+
   it('goes back to sign-in when the stored key stops working', async () => {
     await page.evaluate(() => sessionStorage.setItem('llm-gateway.viewer.key', 'a-key-that-was-rotated'));
     await page.reload();

@@ -2,7 +2,7 @@
 import { AuthError, forgetKey, getCall, getJson, listCalls, storeKey, storedKey } from './api.js';
 import { deliverySummary } from './badges.js';
 import { renderDetail, renderDetailError } from './detail-view.js';
-import { fillFilterForm, listHash, readFilterForm, readListHash, renderList } from './list-view.js';
+import { clearList, fillFilterForm, listHash, readFilterForm, readListHash, renderList } from './list-view.js';
 
 const REFRESH_MS = 5000;
 const REFRESH_SETTING = 'llm-gateway.viewer.auto-refresh';
@@ -49,6 +49,8 @@ async function showList(quiet = false) {
   } catch (error) {
     if (current !== generation) return;
     if (error instanceof AuthError) return handleFailure(error);
+    // A refresh that fails keeps what is shown; a new address (a bad filter) must not show the old results under it.
+    if (!quiet) clearList();
     $('list-error').hidden = false;
     $('list-error').textContent = `Could not load the calls: ${error.message}`;
   }
@@ -72,7 +74,16 @@ async function showCall(id) {
 function route() {
   if (!storedKey()) return showSignIn();
   const match = /^#\/call\/([^/?#]+)$/.exec(location.hash);
-  return match ? showCall(decodeURIComponent(match[1])) : showList();
+  if (!match) return showList();
+  let id;
+  try {
+    id = decodeURIComponent(match[1]);
+  } catch {
+    // A mangled address (a cut %-escape): say so rather than throw and leave the last view up.
+    showView('detail-view');
+    return renderDetailError($('detail-view'), 'This address does not name a call.', lastListHash);
+  }
+  return showCall(id);
 }
 
 $('sign-in-form').addEventListener('submit', async (event) => {

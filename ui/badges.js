@@ -27,8 +27,11 @@ export function deliverySummary(state) {
       el('span', { class: 'muted' }, `${state.stored.toLocaleString('en-US')} calls in the journal · Langfuse not configured`)];
   }
   if (state.mode === 'langfuse') {
-    const tone = state.status === 'rejected' ? 'bad' : state.status === 'retrying' ? 'warn' : 'good';
-    const words = { ok: 'sending', idle: 'up to date', retrying: 'retrying', rejected: 'refused' }[state.status] ?? state.status;
+    const tone = state.status === 'rejected' ? 'bad' : state.status === 'retrying' || state.status === 'partly_refused' ? 'warn' : 'good';
+    const words = {
+      ok: 'sending', idle: 'up to date', retrying: 'retrying', rejected: 'refused',
+      partly_refused: `refused ${Number(state.rejected).toLocaleString('en-US')} call${state.rejected === 1 ? '' : 's'} (retried after a restart)`,
+    }[state.status] ?? state.status;
     return [el('span', { class: `badge ${tone}`, title: state.lastError ?? '' }, `Langfuse ${words}`),
       el('span', { class: 'muted' }, `backlog ${state.backlog} · ${state.delivered} sent since start${state.lastError ? ` · last error: ${state.lastError}` : ''}`)];
   }

@@ -62,18 +62,42 @@ function row(call) {
   el('td', { class: 'col-delivery' }, deliveryBadge(call.delivery)));
 }
 
+/** Which link of which row has the keyboard focus, so a refresh that redraws the rows can give it back. */
+function focusedInRow(table) {
+  const active = document.activeElement;
+  const tr = active?.closest?.('tbody tr');
+  if (!tr || !table.contains(tr)) return undefined;
+  return { id: tr.dataset.id, index: [...tr.querySelectorAll('a, button')].indexOf(active) };
+}
+
+function restoreFocus(table, { id, index }) {
+  const tr = [...table.tBodies[0].rows].find((candidate) => candidate.dataset.id === id);
+  tr?.querySelectorAll('a, button')[index]?.focus({ preventScroll: true });
+}
+
+/** Empties the list (its rows, chart and page line): what it showed belongs to another address. */
+export function clearList() {
+  document.getElementById('calls').tBodies[0].replaceChildren();
+  document.getElementById('chart').replaceChildren();
+  document.getElementById('empty').hidden = true;
+  document.getElementById('page-info').textContent = '';
+  document.getElementById('older').disabled = true;
+}
+
 /** Fills the list view with one page of GET /api/traces. */
 export function renderList(page, { filters, before }) {
   const table = document.getElementById('calls');
   table.classList.toggle('hide-delivery', page.delivery?.mode !== 'langfuse');
+  const focus = focusedInRow(table);
   table.tBodies[0].replaceChildren(...page.items.map(row));
+  if (focus) restoreFocus(table, focus);
 
   const empty = document.getElementById('empty');
   const filtered = Object.keys(filters).length > 0;
   empty.hidden = page.items.length > 0;
-  empty.textContent = filtered ? 'No calls match these filters.' : 'No calls yet. Send a request through the gateway and it appears here.';
+  empty.textContent = before ? 'No older calls.' : filtered ? 'No calls match these filters.' : 'No calls yet. Send a request through the gateway and it appears here.';
 
-  renderChart(document.getElementById('chart'), page.items);
+  renderChart(document.getElementById('chart'), page.items, empty.textContent);
 
   document.getElementById('newest').disabled = !before;
   document.getElementById('older').disabled = !page.nextBefore;

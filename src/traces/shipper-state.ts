@@ -1,7 +1,11 @@
 // What /health shows about trace delivery: the journal's backlog plus the shipper's own counters.
 import type { JournalStats } from './journal.ts';
 
-export type ShipperStatus = 'ok' | 'retrying' | 'rejected' | 'idle';
+/**
+ * `rejected`: nothing is sent (every row refused, or the keys) until a restart or a probe; `partly_refused`: rows flow,
+ * but Langfuse refused some (set aside until a restart); `idle`: nothing waiting.
+ */
+export type ShipperStatus = 'ok' | 'retrying' | 'rejected' | 'partly_refused' | 'idle';
 
 export interface ShipperState {
   /** Undelivered rows (pending plus rejected). */
@@ -36,7 +40,8 @@ export interface ShipperRuntime {
 export function shipperState(stats: JournalStats, runtime: ShipperRuntime, now: number): ShipperState {
   const pending = stats.backlog - stats.rejected;
   const age = stats.oldestUndeliveredAt === undefined ? 0 : Math.max(0, (now - stats.oldestUndeliveredAt) / 1000);
-  const status: ShipperStatus = runtime.paused ? 'rejected' : runtime.failures > 0 ? 'retrying' : pending === 0 ? 'idle' : 'ok';
+  const status: ShipperStatus = runtime.paused ? 'rejected' : runtime.failures > 0 ? 'retrying'
+    : stats.rejected > 0 ? 'partly_refused' : pending === 0 ? 'idle' : 'ok';
   const { lastDeliveredAt } = runtime;
   // Langfuse's last failure, or the journal's if that came later (a full disk stops shipping as surely).
   const lastError = stats.lastWriteError && (!runtime.lastError || stats.lastWriteError.at > runtime.lastError.at) ? stats.lastWriteError : runtime.lastError;

@@ -12,9 +12,10 @@ export interface TraceApiDeps {
 
 export function traceApi(deps: TraceApiDeps) {
   return async function routes(app: FastifyInstance) {
-    // Trace data holds prompts and answers: no cache keeps a copy.
+    // Trace data holds prompts and answers: no cache keeps a copy, and no browser reads it as anything but JSON.
     app.addHook('onSend', async (_request, reply) => {
       reply.header('cache-control', 'no-store');
+      reply.header('x-content-type-options', 'nosniff');
     });
 
     app.get('/api/traces', async (request) => {

@@ -6,7 +6,7 @@ import type { ViewerAsset } from './viewer-assets.ts';
 
 // Nothing inline and nothing from elsewhere: the page works offline and injected markup cannot run.
 export const contentSecurityPolicy =
-  "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'";
+  "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 export function viewerPage(assets: Map<string, ViewerAsset>) {
   function send(request: FastifyRequest, reply: FastifyReply, asset: ViewerAsset) {
