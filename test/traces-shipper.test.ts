@@ -46,7 +46,7 @@ describe('trace shipper', () => {
   let shipper: TraceShipper;
   const started: Array<{ exporter: LangfuseExporter; shipper: TraceShipper }> = [];
 
-  function startShipper(options: { timeoutMs?: number; secretKey?: string; batchSize?: number; unauthorizedRetryMs?: number; parkMs?: number } = {}) {
+  function startShipper(options: { timeoutMs?: number; secretKey?: string; batchSize?: number; unauthorizedRetryMs?: number; refusedRetryMs?: number; parkMs?: number } = {}) {
     exporter = createLangfuseExporter({
       host: fake.url, publicKey: fake.publicKey, secretKey: options.secretKey ?? fake.secretKey, timeoutMs: options.timeoutMs ?? 2000,
     });
@@ -56,6 +56,7 @@ describe('trace shipper', () => {
       batchSize: options.batchSize ?? 200, idleDelayMs: 50, notifyDelayMs: 5, backoff: { baseMs: 20, maxMs: 200 },
       ...(options.unauthorizedRetryMs === undefined ? {} : { unauthorizedRetryMs: options.unauthorizedRetryMs }),
       ...(options.parkMs === undefined ? {} : { parkMs: options.parkMs }),
+      ...(options.refusedRetryMs === undefined ? {} : { refusedRetryMs: options.refusedRetryMs }),
     });
     started.push({ exporter, shipper });
     shipper.start();
@@ -269,6 +270,19 @@ describe('trace shipper', () => {
     assert.equal(fake.maxDeliveries(), 1);
   });
 
+  it('two records Langfuse keeps failing on, at the head of the queue, do not take turns holding back the others', async () => {
+    fake.setMode('poison500');
+    startShipper({ batchSize: 8, parkMs: 60_000 });
+    const poisoned = [call({ input: [{ role: 'user', content: 'poison-record one' }] }), call({ input: [{ role: 'user', content: 'poison-record two' }] })];
+    for (const c of poisoned) await record(c);
+    const others = Array.from({ length: 8 }, () => call());
+    await Promise.all(others.map(record));
+    await until(() => fake.traces().length === others.length, 8000, 'the others delivered');
+    assert.deepEqual(fake.traces().map((trace) => trace.id).sort(), others.map((c) => c.id).sort());
+    await until(() => entries.filter((entry) => /set aside/.test(entry.message)).length === 2, 5000, 'both set aside');
+    for (const c of poisoned) assert.equal(journal.get(c.id)?.delivery, 'pending', 'kept, not dropped or rejected');
+  });
+
   /** A record Langfuse answers 500 to, the oldest, with `count` others after it: set aside for a minute. */
   async function setAsideForAMinute(count: number): Promise<LlmCall> {
     fake.setMode('poison500');
@@ -382,7 +396,23 @@ describe('trace shipper', () => {
     assert.equal(fake.requestCount, requests);
     assert.equal(journal.stats().rejected, 8);
     assert.equal(journal.stats().backlog, 20, 'nothing is lost: the rest stays pending for the next start');
-    assert.equal(entries.filter((entry) => /refuses every trace record/.test(entry.message)).length, 1);
+    assert.equal(entries.filter((entry) => /refused every trace record/.test(entry.message)).length, 1);
+  });
+
+  it('after pausing on a batch of refused records, tries one newer record alone and resumes when Langfuse takes it', async () => {
+    startShipper({ batchSize: 8, refusedRetryMs: 200 });
+    // Four records Langfuse refuses, arriving together (one client repeating a request): a batch of them alone.
+    const bad = Array.from({ length: 4 }, () => call({ level: 'LOUD' as LlmCall['level'] }));
+    await Promise.all(bad.map(record));
+    await until(() => shipper.state().status === 'rejected', 3000, 'paused');
+    const good = Array.from({ length: 5 }, () => call());
+    await Promise.all(good.map(record));
+    await until(() => fake.traces().length === good.length, 5000, 'the records after them delivered');
+    assert.deepEqual(fake.traces().map((trace) => trace.id).sort(), good.map((c) => c.id).sort());
+    assert.equal(shipper.state().status, 'partly_refused');
+    assert.equal(journal.stats().rejected, 4);
+    assert.equal(entries.filter((entry) => /refused every trace record/.test(entry.message)).length, 1);
+    assert.equal(entries.filter((entry) => /takes trace records again/.test(entry.message)).length, 1);
   });
 
   it('times out a stalled Langfuse and retries, while recording stays fast', async () => {

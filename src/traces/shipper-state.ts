@@ -2,7 +2,7 @@
 import type { JournalStats } from './journal.ts';
 
 /**
- * `rejected`: nothing is sent (every row refused, or the keys) until a restart or a probe; `partly_refused`: rows flow,
+ * `rejected`: only a probe is sent (every record of a batch refused, or the keys) until one is taken; `partly_refused`: rows flow,
  * but Langfuse refused some (set aside until a restart); `idle`: nothing waiting.
  */
 export type ShipperStatus = 'ok' | 'retrying' | 'rejected' | 'partly_refused' | 'idle';
@@ -28,7 +28,7 @@ export interface ShipperState {
 }
 
 export interface ShipperRuntime {
-  /** Nothing is sent until a restart (every row refused), or only a probe every few minutes (keys refused). */
+  /** Only a probe goes out: one record every 30 s (every record of a batch refused), or a batch every few minutes (keys refused). */
   paused: boolean;
   failures: number;
   delivered: number;

@@ -27,6 +27,8 @@ export interface TraceShipperOptions {
   notifyDelayMs?: number;
   /** After Langfuse refused the keys, how long until the oldest batch is tried again (keys fixed on its side). */
   unauthorizedRetryMs?: number;
+  /** After Langfuse refused every record of a batch, how long until one newer record is tried alone. */
+  refusedRetryMs?: number;
   /** How long a row that keeps failing alone (while others are delivered) is set aside at first; doubles up to 30 min. */
   parkMs?: number;
   backoff?: Partial<BackoffSettings>;
@@ -54,6 +56,7 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
   const idleDelayMs = options.idleDelayMs ?? 5000;
   const notifyDelayMs = options.notifyDelayMs ?? 1000;
   const unauthorizedRetryMs = options.unauthorizedRetryMs ?? 5 * 60_000;
+  const refusedRetryMs = options.refusedRetryMs ?? 30_000;
   const backoff = { baseMs: 500, maxMs: 60_000, maxRetryAfterMs: 300_000, ...options.backoff };
   const systemicRejection = 4;
 
@@ -93,8 +96,14 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
    * delivery is its recovery. Not set by a time-out or a 500, which a single troublesome record also gives.
    */
   let outage = false;
+  /**
+   * Paused because Langfuse refused every record it was sent: until it takes one, one record at a time is tried (the
+   * oldest still pending: the refused ones are marked so), never a batch that it would take hundreds of requests to split.
+   */
+  let refusing = false;
+  const oneRow: typeof journal.pending = (_limit, maxBytes, skip) => journal.pending(1, maxBytes, skip);
 
-  const nextBatch = (): PendingRow[] => troublesome.nextBatch(journal.pending, unmarked.keys());
+  const nextBatch = (): PendingRow[] => troublesome.nextBatch(refusing ? oneRow : journal.pending, unmarked.keys());
 
   /** A set-aside row whose time has come, tried alone: if it fails so again it waits longer; the rest is unaffected. */
   async function probe(row: PendingRow): Promise<number> {
@@ -135,21 +144,27 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
       runtime.lastError = { message: outcome.reason, at: now() };
       return unauthorizedRetryMs;
     }
-    // Every row of a sizeable batch refused one by one: the problem is not in the rows, and
-    // bisecting the rest of the backlog would only hammer Langfuse with doomed requests.
-    if (outcome.delivered === 0 && outcome.rejected >= systemicRejection) {
+    // Every row of a sizeable batch refused one by one: the problem may not be in the rows, and bisecting the rest
+    // of the backlog would only hammer Langfuse with doomed requests. But it may be (a few records it refuses, alone
+    // in a batch): one newer record at a time finds out, and shipping resumes as soon as one is taken.
+    if (outcome.delivered === 0 && (outcome.rejected >= systemicRejection || (refusing && outcome.rejected > 0))) {
+      if (!refusing) {
+        logger.error({ rows: outcome.rejected, reason: runtime.lastError?.message, retryInSeconds: refusedRetryMs / 1000 },
+          'Langfuse refused every trace record it was sent: shipping paused, one record tried alone every so often; the refused ones are kept and retried after a restart');
+      }
       runtime.paused = true;
-      logger.error({ rows: outcome.rejected, reason: runtime.lastError?.message },
-        'Langfuse refuses every trace record: shipping paused until a restart, the backlog is kept');
-      return Infinity;
+      refusing = true;
+      return refusedRetryMs;
     }
     if (runtime.failures > 0) logger.info({ failures: runtime.failures }, 'Langfuse delivery recovered');
-    // A pause for every row refused sends nothing more, so a delivery while paused is a refused-keys probe getting through.
-    if (runtime.paused) logger.info({ delivered: outcome.delivered }, 'Langfuse accepted the keys again: shipping resumed');
+    if (runtime.paused) {
+      logger.info({ delivered: outcome.delivered }, refusing ? 'Langfuse takes trace records again: shipping resumed' : 'Langfuse accepted the keys again: shipping resumed');
+    }
     if (outage || runtime.paused) troublesome.outageOver();
     outage = false;
     runtime.failures = 0;
     runtime.paused = false;
+    refusing = false;
     return 0;
   }
 

@@ -1,8 +1,9 @@
 // Rows that one at a time can fail a batch (a 12 MB image over a slow uplink, a record Langfuse answers 500 to),
 // kept from holding back the others. A batch that fails in a way one record can cause (a time-out, a 500/502/504)
-// is tried again in halves, down to one row; a row that fails so alone is left out of the next batch; if it fails
-// alone again after others got through, it is set aside and tried alone later (after a minute, doubling up to 30
-// while it keeps failing), outside the batches and their backoff: never dropped.
+// is tried again in halves, down to one row; a row that fails so alone is left out of the next batches until others
+// get through (several such rows are all left out: two of them must not take turns at the head of the queue); if it
+// fails alone again after others got through, it is set aside and tried alone later (after a minute, doubling up to
+// 30 while it keeps failing), outside the batches and their backoff: never dropped.
 import type { BatchOutcome } from './deliver-batch.ts';
 import type { PendingRow } from './journal.ts';
 import type { Logger } from './logger.ts';
@@ -28,8 +29,8 @@ export function createTroublesomeRows(options: TroublesomeRowsOptions) {
   /** Rows that failed alone, with the time they first did. */
   const suspects = new Map<number, number>();
   const parked = new Map<number, { row: PendingRow; until: number; wait: number }>();
-  /** The row that just failed alone: the next batch leaves it out. */
-  let skipOnce: number | undefined;
+  /** Rows that failed alone since rows last got through: the next batches leave them out. */
+  const skipped = new Set<number>();
 
   function park(row: PendingRow, reason: string) {
     const wait = Math.min(maxParkMs, (parked.get(row.seq)?.wait ?? parkMs / 2) * 2);
@@ -42,22 +43,24 @@ export function createTroublesomeRows(options: TroublesomeRowsOptions) {
     /** The next batch from `pending`, within the current limits, without the rows set aside nor `alsoSkip`. */
     nextBatch(pending: (limit: number, maxBytes: number, skip: ReadonlySet<number>) => PendingRow[], alsoSkip: Iterable<number>): PendingRow[] {
       const setAside = new Set([...parked.keys(), ...alsoSkip]);
-      const rows = pending(limitRows, limitBytes, skipOnce === undefined ? setAside : new Set([...setAside, skipOnce]));
-      // Nothing else to send: the row left out goes again.
-      if (rows.length > 0 || skipOnce === undefined) return rows;
-      skipOnce = undefined;
+      const rows = pending(limitRows, limitBytes, skipped.size === 0 ? setAside : new Set([...setAside, ...skipped]));
+      // Nothing else to send: the rows left out go again.
+      if (rows.length > 0 || skipped.size === 0) return rows;
+      skipped.clear();
       return pending(limitRows, limitBytes, setAside);
     },
 
     /** Adjusts the batch size to the outcome; a row that keeps failing alone while others get through is set aside. */
     adapt(rows: PendingRow[], outcome: BatchOutcome): void {
-      skipOnce = undefined;
       if (outcome.kind === 'ok') {
+        // Others got through: the rows left out are tried again (and set aside if they fail alone once more).
+        skipped.clear();
         for (const row of rows) suspects.delete(row.seq);
         limitRows = Math.min(batchSize, limitRows * 2);
         limitBytes = Math.min(maxBatchBytes, limitBytes * 2);
         return;
       }
+      if (outcome.kind === 'retry' && !outcome.suspect) skipped.clear(); // an outage: no row is at fault
       if (outcome.kind !== 'retry' || !outcome.suspect) return;
       if (rows.length > 1) {
         limitRows = Math.ceil(rows.length / 2);
@@ -69,7 +72,7 @@ export function createTroublesomeRows(options: TroublesomeRowsOptions) {
       if (firstFailedAt !== undefined && (lastDeliveredAt() ?? -Infinity) > firstFailedAt) park(row, outcome.reason);
       else {
         if (firstFailedAt === undefined) suspects.set(row.seq, now());
-        skipOnce = row.seq;
+        skipped.add(row.seq);
       }
     },
 
