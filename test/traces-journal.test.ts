@@ -14,6 +14,8 @@ import { openJournalDatabase } from '../src/traces/journal-database.ts';
 import type { Journal, JournalOptions } from '../src/traces/journal.ts';
 import type { Logger } from '../src/traces/logger.ts';
 import { until } from './support/wait.ts';
+import { createTraceBackend } from '../src/traces/trace-backend.ts';
+import { startFakeLangfuse } from './fakes/fake-langfuse.ts';
 
 interface LogEntry { level: string; object: Record<string, unknown>; message: string }
 
@@ -162,6 +164,31 @@ describe('journal', () => {
     fill(db);
     return { j, db };
   };
+
+  it('at shutdown, sends the records a full disk kept in memory to Langfuse directly, in the flush time left: none lost', async () => {
+    const langfuse = await startFakeLangfuse({ publicKey: 'pk-lf-held', secretKey: 'sk-lf-held-secret' });
+    let opened: DatabaseSync | undefined;
+    const backend = createTraceBackend({
+      dataDir, retentionDays: 30, maxBytes: 100 * 1024 * 1024, serviceVersion: 't', logger,
+      langfuse: { host: langfuse.url, publicKey: langfuse.publicKey, secretKey: langfuse.secretKey },
+      shipper: { idleDelayMs: 50, notifyDelayMs: 5 },
+      journal: { openDatabase: (dir) => (opened = openForTest(dir)), rewriteDelayMs: 20 },
+    });
+    try {
+      const first = call();
+      assert.equal(await backend.record(first), true);
+      fill(opened as DatabaseSync);
+      const held = Array.from({ length: 3 }, () => call({ input: [big] }));
+      assert.deepEqual(await Promise.all(held.map((c) => backend.record(c))), [false, false, false]);
+      await backend.close(3000);
+      const ids = (await langfuse.waitForTraces(4, 3000)).map((trace) => trace.id);
+      for (const c of [first, ...held]) assert.ok(ids.includes(c.id), `${c.id} delivered`);
+      assert.ok(logger.entries.some((entry) => /sent to Langfuse directly at shutdown/.test(entry.message)));
+      assert.ok(!logger.entries.some((entry) => /journal closed while it could not write|not stored/.test(`${entry.message} ${String((entry.object.err as Error | undefined)?.message)}`)), 'none counted lost');
+    } finally {
+      await langfuse.close();
+    }
+  });
 
   it('keeps records it cannot write (a full disk) in memory and writes them once it can: nothing lost, no restart', async () => {
     const { j, db } = await openFull();

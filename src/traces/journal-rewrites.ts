@@ -149,6 +149,18 @@ export function createRewrites<T extends HeldRecord>(options: RewriteOptions<T>)
       schedule(0);
     },
 
+    /** The spans of the records waiting (those that have one): a shutdown may send them to Langfuse directly. */
+    waitingSpans(): Buffer[] {
+      return waiting.flatMap((record) => (record.span ? [record.span] : []));
+    },
+
+    /** Records Langfuse took directly (their spans): not waiting any more, not counted lost at close. */
+    forgetSent(sent: ReadonlySet<Buffer>) {
+      if (sent.size === 0) return;
+      waiting = waiting.filter((record) => !(record.span && sent.has(record.span)));
+      waitingBytes = waiting.reduce((sum, record) => sum + bytesOf(record), 0);
+    },
+
     /** A last try; what still cannot be written is lost with the process, unless its spool file was written. */
     close() {
       clearTimeout(timer);

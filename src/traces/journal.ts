@@ -83,6 +83,10 @@ export interface Journal {
   /** One call for the viewer's API as JSON bytes: the stored record and its delivery state. */
   getJson(id: string): Buffer | undefined;
   prune(): PruneResult;
+  /** Spans of the records the journal could not store yet (a full disk), kept in memory. */
+  heldSpans(): Buffer[];
+  /** Held records Langfuse took directly (at shutdown): no longer held, not counted as lost. */
+  forgetHeld(sent: ReadonlySet<Buffer>): void;
   close(): void;
 }
 
@@ -250,6 +254,8 @@ export function createJournal(options: JournalOptions): Journal {
     get: views.get,
     getJson: views.getJson,
     prune,
+    heldSpans: () => rewrites.waitingSpans(),
+    forgetHeld: (sent) => rewrites.forgetSent(sent),
     close() {
       if (closed) return;
       if (queue.length > 0) commitQueue();

@@ -3,9 +3,9 @@
 // It runs inside the trace worker (trace-worker.ts), off the request thread.
 import type { LlmCall } from '../calls/llm-call.ts';
 import { createJournal } from './journal.ts';
-import type { AppendOptions, Journal } from './journal.ts';
+import type { AppendOptions, Journal, JournalOptions } from './journal.ts';
 import { createLangfuseExporter } from './langfuse-exporter.ts';
-import { otlpSpanJson } from './langfuse-spans.ts';
+import { otlpEnvelopeBytes, otlpSpanJson } from './langfuse-spans.ts';
 import type { Logger } from './logger.ts';
 import { createTraceShipper } from './trace-shipper.ts';
 import type { ShipperState, TraceShipper, TraceShipperOptions } from './trace-shipper.ts';
@@ -26,6 +26,8 @@ export interface TraceBackendSettings {
   now?: () => number;
   /** See JournalOptions.commitDelayMs. */
   commitDelayMs?: number;
+  /** For tests: how the journal's database is opened, and its rewrite delay (see JournalOptions). */
+  journal?: Pick<JournalOptions, 'openDatabase' | 'rewriteDelayMs'>;
 }
 
 export type DeliveryState =
@@ -42,6 +44,9 @@ export interface TraceBackend {
   close(flushTimeoutMs: number): Promise<void>;
 }
 
+/** Batches of held records sent at shutdown stay under what the shipper sends (1 MB). */
+const heldBatchBytes = 1024 * 1024;
+
 export function createTraceBackend(settings: TraceBackendSettings): TraceBackend {
   const { logger, langfuse } = settings;
   const journal = createJournal({
@@ -52,6 +57,7 @@ export function createTraceBackend(settings: TraceBackendSettings): TraceBackend
     logger,
     now: settings.now,
     commitDelayMs: settings.commitDelayMs,
+    ...settings.journal,
   });
   if (!langfuse) {
     return {
@@ -87,6 +93,30 @@ export function createTraceBackend(settings: TraceBackendSettings): TraceBackend
   });
   shipper.start();
 
+  /**
+   * Records the journal could not store (a full disk) live only in memory, and those whose spool write failed too
+   * would end with the process: in the flush's time left, they go to Langfuse directly (one sent again after the next
+   * start, from its spool file, updates the same span).
+   */
+  async function sendHeld(timeLeftMs: number): Promise<void> {
+    const spans = journal.heldSpans();
+    if (spans.length === 0 || timeLeftMs <= 0) return;
+    const signal = AbortSignal.timeout(timeLeftMs);
+    const sent = new Set<Buffer>();
+    for (let next = 0; next < spans.length && !signal.aborted;) {
+      const batch: Buffer[] = [];
+      for (let bytes = 0; next < spans.length && (batch.length === 0 || bytes + (spans[next] as Buffer).length <= heldBatchBytes); next += 1) {
+        batch.push(spans[next] as Buffer);
+        bytes += (spans[next] as Buffer).length;
+      }
+      const result = await exporter.send(otlpEnvelopeBytes(batch, spanOptions), { signal });
+      if (result.kind !== 'ok') break;
+      for (const span of batch) sent.add(span);
+    }
+    journal.forgetHeld(sent);
+    logger.warn({ sent: sent.size, held: spans.length }, 'trace records the journal could not store (a full disk?) sent to Langfuse directly at shutdown');
+  }
+
   return {
     journal,
     shipper,
@@ -104,8 +134,10 @@ export function createTraceBackend(settings: TraceBackendSettings): TraceBackend
     },
     state: () => ({ mode: 'langfuse', ...shipper.state() }),
     async close(flushTimeoutMs) {
+      const deadline = Date.now() + flushTimeoutMs;
       const { remaining } = await shipper.flush(flushTimeoutMs);
       if (remaining === undefined || remaining > 0) logger.info({ remaining }, 'trace records left in the journal; they are sent after the next start');
+      await sendHeld(deadline - Date.now());
       await exporter.close();
       journal.close();
     },
