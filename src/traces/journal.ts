@@ -127,7 +127,7 @@ export function createJournal(options: JournalOptions): Journal {
 
   function writeFailed(count: number, error: unknown, id?: string) {
     writeErrors += count;
-    logger.error({ err: error, calls: count, id }, 'trace journal write failed: call record(s) not stored (a spool file that holds them is kept and read again at the next start)');
+    logger.error({ err: error, calls: count, id }, 'trace journal write failed: call record(s) not stored (those a spool file holds are read again at the next start; a record whose spool write failed too is lost)');
   }
 
   const rewrites = createRewrites<Waiting>({
