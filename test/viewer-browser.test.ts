@@ -200,8 +200,17 @@ describe('trace viewer in a browser', () => {
     assert.match(await page.locator('#list-error').innerText(), /status/);
     await rowCountIs(0);
     assert.equal(await page.locator('#chart *').count(), 0, 'no chart of the previous results');
+    // A call still loading when the address turns mangled must not replace the message.
+    await page.route(`**/api/traces/${ids.plain}`, async (route) => {
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      await route.continue();
+    });
+    await page.goto(`${gateway.url}/ui#/call/${ids.plain}`);
     await page.goto(`${gateway.url}/ui#/call/%E0%A4%A`);
     await page.locator('#detail-view', { hasText: 'does not name a call' }).waitFor();
+    await page.waitForTimeout(900);
+    assert.match(await page.locator('#detail-view').innerText(), /does not name a call/);
+    await page.unroute(`**/api/traces/${ids.plain}`);
   });
 
   it('keeps the keyboard focus on its row when auto-refresh redraws the list, and leaves the chart out of the tab order', async () => {

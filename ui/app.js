@@ -79,7 +79,9 @@ function route() {
   try {
     id = decodeURIComponent(match[1]);
   } catch {
-    // A mangled address (a cut %-escape): say so rather than throw and leave the last view up.
+    // A mangled address (a cut %-escape): say so rather than throw and leave the last view up. A newer view: a call
+    // still loading must not replace this.
+    generation += 1;
     showView('detail-view');
     return renderDetailError($('detail-view'), 'This address does not name a call.', lastListHash);
   }
