@@ -148,13 +148,17 @@ describe('responses stream reader', () => {
     reader.add(event({ type: 'response.output_text.delta', delta: 'Part' }), 1);
     reader.add(event({ type: 'response.failed', response: { id: 'resp_1', status: 'failed', output: [], error: { code: 'server_error', message: 'boom' } } }), 2);
     const summary = reader.summary();
-    assert.deepEqual(summary.output, { role: 'assistant', content: 'Part' });
+    assert.deepEqual(summary.output, { role: 'assistant', content: 'Part', finishReason: 'failed' });
     assert.match(summary.error ?? '', /boom/);
   });
 
   it('a response that failed before saying anything has no output, not an empty answer; a completed empty one keeps its empty message', () => {
-    assert.equal(readResponsesBody({ id: 'resp_1', status: 'failed', output: [], error: { message: 'boom' } }).output, undefined);
-    assert.equal(readResponsesBody({ id: 'resp_1', status: 'incomplete', output: [{ type: 'message', content: [] }] }).output, undefined);
+    const failed = readResponsesBody({ id: 'resp_1', status: 'failed', output: [], error: { message: 'boom' } }).output;
+    assert.deepEqual(failed, { role: 'assistant', finishReason: 'failed' });
+    assert.equal(outputMessage(failed), undefined);
+    const incomplete = readResponsesBody({ id: 'resp_1', status: 'incomplete', output: [{ type: 'message', content: [] }] }).output;
+    assert.deepEqual(incomplete, { role: 'assistant', finishReason: 'incomplete' }, 'why it stopped is kept: all tokens spent on reasoning');
+    assert.equal(outputMessage(incomplete), undefined);
     const completed = readResponsesBody({ id: 'resp_2', status: 'completed', output: [] }).output;
     assert.deepEqual(outputMessage(completed), { role: 'assistant', content: '' });
     const partial = readResponsesBody({ id: 'resp_3', status: 'incomplete', output: [{ type: 'message', content: [{ type: 'output_text', text: 'Half' }] }] }).output;

@@ -36,12 +36,13 @@ function readOutput(items: unknown): CallOutput | undefined {
 }
 
 /** Nothing was said: no text, no reasoning, no tool call. */
-const saidNothing = (output: CallOutput) => output.content === '' && output.reasoning === undefined && output.toolCalls === undefined;
+const saidNothing = (output: CallOutput) => !output.content && output.reasoning === undefined && output.toolCalls === undefined;
 
 export function readResponsesBody(json: Json): ResponseSummary {
   let output = readOutput(json.output);
-  // A response that failed (or stopped) before saying anything has no answer: no output, rather than an empty one.
-  if (output && saidNothing(output) && json.status !== 'completed') output = undefined;
+  // A response that failed (or stopped) before saying anything has no answer: no message, rather than an empty one
+  // (its status stays, as the finish reason).
+  if (output && saidNothing(output) && json.status !== 'completed') output = { role: 'assistant' };
   if (output && typeof json.status === 'string') output.finishReason = json.status;
   return {
     ...readUsage(json.usage),
