@@ -190,6 +190,30 @@ describe('journal', () => {
     }
   });
 
+  it('at shutdown, stores the held records in the journal first when the disk has room again (the viewer keeps them)', async () => {
+    const langfuse = await startFakeLangfuse({ publicKey: 'pk-lf-held', secretKey: 'sk-lf-held-secret' });
+    let opened: DatabaseSync | undefined;
+    const backend = createTraceBackend({
+      dataDir, retentionDays: 30, maxBytes: 100 * 1024 * 1024, serviceVersion: 't', logger,
+      langfuse: { host: langfuse.url, publicKey: langfuse.publicKey, secretKey: langfuse.secretKey },
+      shipper: { idleDelayMs: 50, notifyDelayMs: 5 },
+      // Far from its next try on its own: only the one at shutdown can store them.
+      journal: { openDatabase: (dir) => (opened = openForTest(dir)), rewriteDelayMs: 60_000 },
+    });
+    try {
+      assert.equal(await backend.record(call()), true);
+      fill(opened as DatabaseSync);
+      const held = Array.from({ length: 3 }, () => call({ input: [big] }));
+      assert.deepEqual(await Promise.all(held.map((c) => backend.record(c))), [false, false, false]);
+      makeRoom(opened as DatabaseSync);
+      await backend.close(2000);
+      const reopened = open();
+      for (const c of held) assert.ok(reopened.get(c.id), `${c.id} in the journal`);
+    } finally {
+      await langfuse.close();
+    }
+  });
+
   it('keeps records it cannot write (a full disk) in memory and writes them once it can: nothing lost, no restart', async () => {
     const { j, db } = await openFull();
     const calls = Array.from({ length: 5 }, () => call({ input: [big] }));

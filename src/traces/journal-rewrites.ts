@@ -149,6 +149,13 @@ export function createRewrites<T extends HeldRecord>(options: RewriteOptions<T>)
       schedule(0);
     },
 
+    /** Another try now (at shutdown, before what is still waiting goes elsewhere). */
+    tryNow() {
+      if (waiting.length === 0 || closed) return;
+      clearTimeout(timer);
+      rewrite();
+    },
+
     /** The spans of the records waiting (those that have one): a shutdown may send them to Langfuse directly. */
     waitingSpans(): Buffer[] {
       return waiting.flatMap((record) => (record.span ? [record.span] : []));

@@ -83,7 +83,7 @@ export interface Journal {
   /** One call for the viewer's API as JSON bytes: the stored record and its delivery state. */
   getJson(id: string): Buffer | undefined;
   prune(): PruneResult;
-  /** Spans of the records the journal could not store yet (a full disk), kept in memory. */
+  /** Spans of the records the journal could not store yet (a full disk), kept in memory, after one more try to store them. */
   heldSpans(): Buffer[];
   /** Held records Langfuse took directly (at shutdown): no longer held, not counted as lost. */
   forgetHeld(sent: ReadonlySet<Buffer>): void;
@@ -254,7 +254,10 @@ export function createJournal(options: JournalOptions): Journal {
     get: views.get,
     getJson: views.getJson,
     prune,
-    heldSpans: () => rewrites.waitingSpans(),
+    heldSpans: () => {
+      rewrites.tryNow();
+      return rewrites.waitingSpans();
+    },
     forgetHeld: (sent) => rewrites.forgetSent(sent),
     close() {
       if (closed) return;

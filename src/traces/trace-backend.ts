@@ -99,20 +99,29 @@ export function createTraceBackend(settings: TraceBackendSettings): TraceBackend
    * start, from its spool file, updates the same span).
    */
   async function sendHeld(timeLeftMs: number): Promise<void> {
-    const spans = journal.heldSpans();
-    if (spans.length === 0 || timeLeftMs <= 0) return;
-    const signal = AbortSignal.timeout(timeLeftMs);
+    if (timeLeftMs <= 0) return;
     const sent = new Set<Buffer>();
-    for (let next = 0; next < spans.length && !signal.aborted;) {
-      const batch: Buffer[] = [];
-      for (let bytes = 0; next < spans.length && (batch.length === 0 || bytes + (spans[next] as Buffer).length <= heldBatchBytes); next += 1) {
-        batch.push(spans[next] as Buffer);
-        bytes += (spans[next] as Buffer).length;
+    let spans: Buffer[] = [];
+    try {
+      // After one more try to store them: a disk with room again keeps them in the journal, and the viewer.
+      spans = journal.heldSpans();
+      if (spans.length === 0) return;
+      const signal = AbortSignal.timeout(timeLeftMs);
+      for (let next = 0; next < spans.length && !signal.aborted;) {
+        const batch: Buffer[] = [];
+        for (let bytes = 0; next < spans.length && (batch.length === 0 || bytes + (spans[next] as Buffer).length <= heldBatchBytes); next += 1) {
+          batch.push(spans[next] as Buffer);
+          bytes += (spans[next] as Buffer).length;
+        }
+        const result = await exporter.send(otlpEnvelopeBytes(batch, spanOptions), { signal });
+        if (result.kind === 'ok') for (const span of batch) sent.add(span);
+        // Unreachable, failing or refusing the keys: the rest would fare no better. A refused batch: the next may pass.
+        else if (result.kind !== 'rejected') break;
       }
-      const result = await exporter.send(otlpEnvelopeBytes(batch, spanOptions), { signal });
-      if (result.kind !== 'ok') break;
-      for (const span of batch) sent.add(span);
+    } catch (error) {
+      logger.error({ err: error }, 'sending held trace records at shutdown failed');
     }
+    if (spans.length === 0) return;
     journal.forgetHeld(sent);
     logger.warn({ sent: sent.size, held: spans.length }, 'trace records the journal could not store (a full disk?) sent to Langfuse directly at shutdown');
   }
