@@ -415,6 +415,19 @@ describe('trace shipper', () => {
     assert.equal(entries.filter((entry) => /takes trace records again/.test(entry.message)).length, 1);
   });
 
+  it('logs refused keys that come while paused for refused records, and their recovery as such', async () => {
+    startShipper({ batchSize: 8, refusedRetryMs: 100, unauthorizedRetryMs: 200 });
+    await Promise.all(Array.from({ length: 4 }, () => record(call({ level: 'LOUD' as LlmCall['level'] }))));
+    await until(() => shipper.state().status === 'rejected', 3000, 'paused for refused records');
+    fake.setMode('401');
+    const good = call();
+    await record(good);
+    await until(() => entries.some((entry) => /refused the keys/.test(entry.message)), 3000, 'the keys error logged');
+    fake.setMode('ok');
+    await until(() => fake.trace(good.id) !== undefined, 5000, 'delivered once the keys work');
+    assert.equal(entries.filter((entry) => /accepted the keys again/.test(entry.message)).length, 1);
+  });
+
   it('times out a stalled Langfuse and retries, while recording stays fast', async () => {
     fake.setMode('stall');
     startShipper({ timeoutMs: 250, batchSize: 10 });

@@ -136,7 +136,9 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
     if (outcome.kind === 'unauthorized') {
       // Paused, not stopped: one batch every few minutes finds out when the keys work again (a key re-enabled
       // or a project restored on Langfuse's side); a restart with fixed keys sends the backlog at once.
-      if (!runtime.paused) {
+      // (Paused for refused records, it had not heard of the keys yet: now it has.)
+      if (!runtime.paused || refusing) {
+        refusing = false;
         logger.error({ status: outcome.status, reason: outcome.reason, retryInSeconds: unauthorizedRetryMs / 1000 },
           'Langfuse refused the keys: check LANGFUSE_PUBLIC_KEY/LANGFUSE_SECRET_KEY; the backlog is kept, tried again every few minutes and sent after a restart');
       }
