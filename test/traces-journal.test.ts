@@ -165,21 +165,31 @@ describe('journal', () => {
     return { j, db };
   };
 
-  it('at shutdown, sends the records a full disk kept in memory to Langfuse directly, in the flush time left: none lost', async () => {
+  /**
+   * A trace backend (journal, shipper, a fake Langfuse) whose journal the test caps as full once its first record is in,
+   * with three more records it holds in memory.
+   */
+  async function backendHoldingThree(rewriteDelayMs: number) {
     const langfuse = await startFakeLangfuse({ publicKey: 'pk-lf-held', secretKey: 'sk-lf-held-secret' });
     let opened: DatabaseSync | undefined;
     const backend = createTraceBackend({
       dataDir, retentionDays: 30, maxBytes: 100 * 1024 * 1024, serviceVersion: 't', logger,
       langfuse: { host: langfuse.url, publicKey: langfuse.publicKey, secretKey: langfuse.secretKey },
       shipper: { idleDelayMs: 50, notifyDelayMs: 5 },
-      journal: { openDatabase: (dir) => (opened = openForTest(dir)), rewriteDelayMs: 20 },
+      journal: { openDatabase: (dir) => (opened = openForTest(dir)), rewriteDelayMs },
     });
+    const first = call();
+    assert.equal(await backend.record(first), true);
+    const db = opened as DatabaseSync;
+    fill(db);
+    const held = Array.from({ length: 3 }, () => call({ input: [big] }));
+    assert.deepEqual(await Promise.all(held.map((c) => backend.record(c))), [false, false, false]);
+    return { langfuse, backend, db, first, held };
+  }
+
+  it('at shutdown, sends the records a full disk kept in memory to Langfuse directly, in the flush time left: none lost', async () => {
+    const { langfuse, backend, first, held } = await backendHoldingThree(20);
     try {
-      const first = call();
-      assert.equal(await backend.record(first), true);
-      fill(opened as DatabaseSync);
-      const held = Array.from({ length: 3 }, () => call({ input: [big] }));
-      assert.deepEqual(await Promise.all(held.map((c) => backend.record(c))), [false, false, false]);
       await backend.close(3000);
       const ids = (await langfuse.waitForTraces(4, 3000)).map((trace) => trace.id);
       for (const c of [first, ...held]) assert.ok(ids.includes(c.id), `${c.id} delivered`);
@@ -191,21 +201,10 @@ describe('journal', () => {
   });
 
   it('at shutdown, stores the held records in the journal first when the disk has room again (the viewer keeps them)', async () => {
-    const langfuse = await startFakeLangfuse({ publicKey: 'pk-lf-held', secretKey: 'sk-lf-held-secret' });
-    let opened: DatabaseSync | undefined;
-    const backend = createTraceBackend({
-      dataDir, retentionDays: 30, maxBytes: 100 * 1024 * 1024, serviceVersion: 't', logger,
-      langfuse: { host: langfuse.url, publicKey: langfuse.publicKey, secretKey: langfuse.secretKey },
-      shipper: { idleDelayMs: 50, notifyDelayMs: 5 },
-      // Far from its next try on its own: only the one at shutdown can store them.
-      journal: { openDatabase: (dir) => (opened = openForTest(dir)), rewriteDelayMs: 60_000 },
-    });
+    // Far from its next try on its own: only the one at shutdown can store them.
+    const { langfuse, backend, db, held } = await backendHoldingThree(60_000);
     try {
-      assert.equal(await backend.record(call()), true);
-      fill(opened as DatabaseSync);
-      const held = Array.from({ length: 3 }, () => call({ input: [big] }));
-      assert.deepEqual(await Promise.all(held.map((c) => backend.record(c))), [false, false, false]);
-      makeRoom(opened as DatabaseSync);
+      makeRoom(db);
       await backend.close(2000);
       const reopened = open();
       for (const c of held) assert.ok(reopened.get(c.id), `${c.id} in the journal`);
