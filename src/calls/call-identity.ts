@@ -1,6 +1,7 @@
 // Who and what a call belongs to: session, user, tags and trace name, from headers and body,
 // including the seed's session id smuggled in `response_format.type` (../shared/contracts/clients.md).
 import type { IncomingHttpHeaders } from 'node:http';
+import { callFactMetadataKeys } from './llm-call.ts';
 import type { Endpoint } from './llm-call.ts';
 import { cleanLabel, cleanTags } from './clean-label.ts';
 import { isObject } from './json-shape.ts';
@@ -132,10 +133,10 @@ export function identifyCall(endpoint: Endpoint, body: Body, headers: IncomingHt
 const maxMetadataKeys = 50;
 
 /**
- * Metadata keys the gateway writes itself: `client` (the user agent) and the call's own facts (langfuse-spans.ts).
- * A client's key of the same name is dropped, so neither Langfuse nor the trace viewer shows it in their place.
+ * Metadata keys the gateway writes itself: `client` (the user agent) and the call's own facts. A client's key of the
+ * same name is dropped, so neither Langfuse nor the trace viewer shows it in their place.
  */
-const gatewayMetadataKeys = new Set(['client', 'requested_model', 'provider', 'generation_id', 'endpoint', 'http_status', 'outcome', 'stream', 'finish_reason']);
+const gatewayMetadataKeys: ReadonlySet<string> = new Set(['client', ...callFactMetadataKeys]);
 
 /**
  * The client's metadata as trace metadata: numbers and booleans as they are, strings cleaned and capped,

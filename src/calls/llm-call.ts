@@ -85,3 +85,10 @@ export interface LlmCall {
   level: 'DEFAULT' | 'WARNING' | 'ERROR';
   statusMessage?: string;
 }
+
+/**
+ * Metadata keys the span mapper writes from the call's own fields (langfuse-spans.ts, typed against this list): a
+ * client's metadata key of the same name never stands in for them (call-identity.ts drops it).
+ */
+export const callFactMetadataKeys = ['requested_model', 'provider', 'generation_id', 'endpoint', 'http_status', 'outcome', 'stream', 'finish_reason'] as const;
+export type CallFactMetadataKey = typeof callFactMetadataKeys[number];

@@ -2,7 +2,8 @@
 // is the generation (../../shared/contracts/langfuse-otel-attributes.md, followed attribute by attribute).
 import { hash } from 'node:crypto';
 import { LangfuseAttributes as A, langfuseSdkVersion } from './langfuse-names.ts';
-import type { LlmCall } from '../calls/llm-call.ts';
+import { callFactMetadataKeys } from '../calls/llm-call.ts';
+import type { CallFactMetadataKey, LlmCall } from '../calls/llm-call.ts';
 import { inputAndParameters, outputMessage, usageDetails } from './generation-fields.ts';
 import { attributeJson, attributeList, rememberStrings, unixNanos } from './otlp-values.ts';
 import type { AttributeSink, OtlpKeyValue, Scalar } from './otlp-values.ts';
@@ -84,8 +85,10 @@ function writeAttributes(call: LlmCall, options: SpanOptions, attributes: Attrib
   set(A.OBSERVATION_STATUS_MESSAGE, call.statusMessage);
 
   // Keys the gateway writes itself: a client key of the same name never replaces them, on the generation or on
-  // the trace (where the gateway's value is absent, the key stays empty rather than show the client's).
-  const gatewayMetadata: Record<string, Scalar | undefined> = {
+  // the trace (where the gateway's value is absent, the key stays empty rather than show the client's). Typed
+  // against the one list of them, which also keeps them out of new records' client metadata (call-identity.ts);
+  // the filter below still guards records journaled before that.
+  const gatewayMetadata: Record<CallFactMetadataKey, Scalar | undefined> = {
     requested_model: call.requestedModel,
     provider: call.provider,
     generation_id: call.generationId,
@@ -96,7 +99,7 @@ function writeAttributes(call: LlmCall, options: SpanOptions, attributes: Attrib
     finish_reason: call.output?.finishReason,
   };
   const clientMetadata = Object.entries(call.metadata).filter(([key]) => !(key in gatewayMetadata));
-  for (const key in gatewayMetadata) set(observationMetadataKey(key), gatewayMetadata[key]);
+  for (const key of callFactMetadataKeys) set(observationMetadataKey(key), gatewayMetadata[key]);
   for (const [key, value] of clientMetadata) set(observationMetadataKey(key), value);
   // Also on the trace, where Langfuse lets one filter by them: the call's own metadata (the client's and its
   // user agent) and the ids (one attribute per key).
