@@ -83,7 +83,9 @@ export interface Journal {
   /** One call for the viewer's API as JSON bytes: the stored record and its delivery state. */
   getJson(id: string): Buffer | undefined;
   prune(): PruneResult;
-  /** Spans of the records the journal could not store yet (a full disk), kept in memory, after one more try to store them. */
+  /** One more try, now, to store the records it could not store yet (a full disk) and keeps in memory. */
+  retryHeld(): void;
+  /** Spans of the records it could not store yet, kept in memory. */
   heldSpans(): Buffer[];
   /** Held records Langfuse took directly (at shutdown): no longer held, not counted as lost. */
   forgetHeld(sent: ReadonlySet<Buffer>): void;
@@ -254,10 +256,8 @@ export function createJournal(options: JournalOptions): Journal {
     get: views.get,
     getJson: views.getJson,
     prune,
-    heldSpans: () => {
-      rewrites.tryNow();
-      return rewrites.waitingSpans();
-    },
+    retryHeld: () => rewrites.tryNow(),
+    heldSpans: () => rewrites.waitingSpans(),
     forgetHeld: (sent) => rewrites.forgetSent(sent),
     close() {
       if (closed) return;

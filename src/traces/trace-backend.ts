@@ -104,6 +104,7 @@ export function createTraceBackend(settings: TraceBackendSettings): TraceBackend
     let spans: Buffer[] = [];
     try {
       // After one more try to store them: a disk with room again keeps them in the journal, and the viewer.
+      journal.retryHeld();
       spans = journal.heldSpans();
       if (spans.length === 0) return;
       const signal = AbortSignal.timeout(timeLeftMs);
