@@ -6,6 +6,7 @@ import type { SpanOptions } from './langfuse-spans.ts';
 import type { Logger } from './logger.ts';
 import { createBatchDelivery } from './deliver-batch.ts';
 import { createTroublesomeRows } from './troublesome-rows.ts';
+import { createUnmarkedOutcomes } from './unmarked-outcomes.ts';
 import type { BatchOutcome } from './deliver-batch.ts';
 import { backoffDelay } from './backoff-delay.ts';
 import type { BackoffSettings } from './backoff-delay.ts';
@@ -68,18 +69,11 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
   let timerAt = Infinity;
   let abort = new AbortController();
   const loggedKinds = new Set<string>();
-  /**
-   * Rows whose outcome (delivered, or refused by Langfuse) the journal could not record yet (a full disk): recorded
-   * later, never sent again meanwhile.
-   */
-  const unmarked = new Map<number, { kind: 'delivered' } | { kind: 'rejected'; reason: string }>();
+  const unmarked = createUnmarkedOutcomes(journal, logger);
 
   const deliverBatch = createBatchDelivery({
     ...options,
-    onUnmarked(seqs, outcome, error) {
-      if (unmarked.size === 0) logger.error({ err: error, rows: seqs.length }, 'trace records delivered to Langfuse (or refused by it) but not marked so in the journal (a full disk?): marked once it can write, not sent again');
-      for (const seq of seqs) unmarked.set(seq, outcome);
-    },
+    onUnmarked: unmarked.remember,
     onRejected(result, rows) {
       runtime.lastError = { message: result.reason, at: now() };
       const kind = `${result.status} ${result.reason.slice(0, 60).replace(/\d+/g, '#')}`;
@@ -103,7 +97,7 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
   let refusing = false;
   const oneRow: typeof journal.pending = (_limit, maxBytes, skip) => journal.pending(1, maxBytes, skip);
 
-  const nextBatch = (): PendingRow[] => troublesome.nextBatch(refusing ? oneRow : journal.pending, unmarked.keys());
+  const nextBatch = (): PendingRow[] => troublesome.nextBatch(refusing ? oneRow : journal.pending, unmarked.seqs());
 
   /** A set-aside row whose time has come, tried alone: if it fails so again it waits longer; the rest is unaffected. */
   async function probe(row: PendingRow): Promise<number> {
@@ -180,26 +174,9 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
     }
   }
 
-  /** Records the outcomes the journal could not record before (while it still cannot, they wait for the next call). */
-  function markUnmarked(): void {
-    if (unmarked.size === 0) return;
-    try {
-      const delivered = [...unmarked].filter(([, outcome]) => outcome.kind === 'delivered').map(([seq]) => seq);
-      if (delivered.length > 0) journal.markDelivered(delivered);
-      for (const seq of delivered) unmarked.delete(seq);
-      for (const [seq, outcome] of unmarked) {
-        if (outcome.kind === 'rejected') journal.markRejected([seq], outcome.reason);
-        unmarked.delete(seq);
-      }
-      logger.info({}, 'trace records delivered (or refused) earlier are now marked so in the journal');
-    } catch {
-      // still no room: kept for the next step
-    }
-  }
-
   /** One step: send the oldest batch; returns how long to wait before the next step. */
   async function step(): Promise<number> {
-    markUnmarked();
+    unmarked.markAll();
     const due = troublesome.due();
     if (due) return probe(due);
     const rows = nextBatch();
@@ -269,7 +246,7 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
       deadlineTimer.unref();
       try {
         if (running) await running;
-        markUnmarked();
+        unmarked.markAll();
         while (!wasStopped && !runtime.paused && now() < deadline && !abort.signal.aborted) {
           const rows = nextBatch();
           if (rows.length === 0) break;
@@ -283,7 +260,7 @@ export function createTraceShipper(options: TraceShipperOptions): TraceShipper {
         clearTimeout(deadlineTimer);
         abort.abort();
       }
-      markUnmarked();
+      unmarked.markAll();
       const stats = safeStats();
       return { remaining: stats ? stats.backlog - stats.rejected : undefined };
     },
